@@ -1,0 +1,1 @@
+/* appview.h placeholder */

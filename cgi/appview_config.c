@@ -1,0 +1,1 @@
+/* appview_config.c placeholder */

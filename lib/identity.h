@@ -1,0 +1,1 @@
+/* identity.h - placeholder */

@@ -1,0 +1,1 @@
+/* jwt.c - placeholder, being written */

@@ -1,0 +1,1 @@
+/* multikey.c - placeholder, being written */

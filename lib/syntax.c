@@ -1,0 +1,1 @@
+/* syntax.c - placeholder, being written */

@@ -1,0 +1,1 @@
+/* tid.c - placeholder, being written */

@@ -1,0 +1,1 @@
+/* tid.h - placeholder */

@@ -1,0 +1,1 @@
+/* xrpc.c - placeholder, being written */

@@ -1,0 +1,2 @@
+#include "tap.h"
+int main(void) { ok(0, "test_log not written yet"); return tap_done(); }
