@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# install.sh - `make install` honours DESTDIR and installs the programs and deployable configs.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${ATCR_BUILD:-$top/build}
+n=0 fails=0
+t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi; }
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+prefix=$(sed -n 's/^prefix = //p' "$build/Makefile")
+make -C "$build" install DESTDIR="$dest" >"$dest.log" 2>&1
+rc=$?
+t "make install DESTDIR=... succeeds" '[ $rc -eq 0 ]'
+t "atcr-appview installed under DESTDIR$prefix/bin" '[ -x "$dest$prefix/bin/atcr-appview" ]'
+t "every installed file lies under DESTDIR/prefix" '[ -z "$(find "$dest" -type f | grep -v "^$dest$prefix/")" ]'
+t "lighttpd.conf shipped in the doc dir" '[ -f "$dest$prefix/share/doc/atcr/lighttpd.conf" ]'
+t "apache config shipped in the doc dir" '[ -f "$dest$prefix/share/doc/atcr/atcr.conf" ]'
+t "installed binary runs (--version)" '"$dest$prefix/bin/atcr-appview" --version | grep -q atcr'
+make -C "$build" uninstall DESTDIR="$dest" >>"$dest.log" 2>&1
+t "make uninstall removes the binary" '[ ! -e "$dest$prefix/bin/atcr-appview" ]'
+rm -f "$dest.log"
+echo "1..$n"
+[ "$fails" -eq 0 ]
