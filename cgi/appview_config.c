@@ -1,1 +1,59 @@
-/* appview_config.c placeholder */
+/* appview_config.c - every setting of atcr-appview, with its default and the help text that
+ * `atcr-appview config init` writes into the template. Environment: ATCR_ + KEY (SERVER_BASE_URL). */
+#include "appview_config.h"
+
+#include <stddef.h>
+
+const cfg_option appview_options[] = {
+	/* server */
+	{"server.base_url", CFG_STRING, "http://127.0.0.1:5000",
+	 "Public URL of the AppView as docker and browsers reach it (scheme, host, optional port, no\n"
+	 "trailing slash). Used for the token realm, OAuth client metadata and links."},
+	{"server.service_name", CFG_STRING, "",
+	 "Name of this registry in issued tokens (the JWT issuer and the Docker token \"service\").\n"
+	 "Empty: the host (and port) of server.base_url."},
+	{"server.listen", CFG_STRING, "",
+	 "Where to accept FastCGI connections. Empty: the socket the web server passes on fd 0\n"
+	 "(lighttpd bin-path, spawn-fcgi). Otherwise \"127.0.0.1:9000\" or a unix socket path."},
+	{"server.threads", CFG_INT, "8", "Worker threads answering requests in this process."},
+	{"server.test_mode", CFG_BOOL, "false",
+	 "Allow plain http and loopback/private addresses when resolving identities and talking to\n"
+	 "PDSes and holds. For local test networks only: never enable this in production."},
+
+	/* log */
+	{"log.level", CFG_STRING, "info", "Least important messages written: debug, info, warn or error."},
+	{"log.format", CFG_STRING, "text", "text (one readable line per entry) or json (one object per line)."},
+	{"log.file", CFG_STRING, "",
+	 "Log file, reopened on SIGHUP for rotation. Empty: standard error (the web server's error log)."},
+
+	/* database */
+	{"database.path", CFG_STRING, "/var/lib/atcr/appview.db",
+	 "SQLite index of manifests, tags, stars, sessions and caches. Its directory must be writable\n"
+	 "by the AppView (SQLite keeps -wal and -shm files beside it). Create or upgrade it with\n"
+	 "`atcr-appview migrate`."},
+
+	/* identity */
+	{"identity.plc_url", CFG_STRING, "https://plc.directory", "PLC directory used to resolve did:plc identities."},
+	{"identity.handle_resolver_url", CFG_STRING, "",
+	 "Optional PDS or AppView URL asked first (com.atproto.identity.resolveHandle) to turn a handle\n"
+	 "into a DID, before DNS TXT and https://<handle>/.well-known/atproto-did. Empty: DNS and HTTPS only."},
+	{"identity.cache_ttl", CFG_INT, "3600", "Seconds a resolved handle or DID document is trusted before resolving again."},
+
+	/* http (outbound) */
+	{"http.timeout", CFG_INT, "30", "Seconds allowed for each outbound request (PDS, PLC, holds)."},
+	{"http.max_response_bytes", CFG_INT, "67108864",
+	 "Largest outbound response body accepted, in bytes (64 MiB): bigger answers are refused."},
+
+	/* auth */
+	{"auth.key_path", CFG_STRING, "/var/lib/atcr/auth/private-key.pem",
+	 "Private key that signs registry tokens (PEM). Generated on first run (mode 0600) when missing;\n"
+	 "its certificate is written beside it."},
+	{"auth.token_expiry", CFG_INT, "300", "Lifetime of issued registry tokens, in seconds."},
+
+	/* registry */
+	{"registry.default_hold_did", CFG_STRING, "",
+	 "DID of the hold that stores blobs for users whose io.atcr.sailor.profile names no defaultHold\n"
+	 "(e.g. did:web:hold.example.com). Empty: such users cannot push."},
+
+	{NULL, 0, NULL, NULL},
+};

@@ -1,1 +1,11 @@
-/* placeholder */
+/* cli.h - the atcr-appview operator commands that are not the server: migrate, resolve. */
+#ifndef ATCR_CLI_H
+#define ATCR_CLI_H
+#include "config.h"
+
+/* Open database.path, apply pending migrations, print the schema version. Returns an exit code. */
+int cli_migrate(const config *cfg);
+/* Resolve a handle or DID (bypassing the cache) and print did/handle/pds/key lines. Returns an exit code. */
+int cli_resolve(const config *cfg, const char *who);
+
+#endif

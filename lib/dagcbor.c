@@ -70,7 +70,7 @@ static int single_key(const json_object *j)
 static int put_link(const json_object *v, buf_t *out, char **err)
 {
 	cid_t cid;
-	if (!json_object_is_type(v, json_type_string) || cid_parse(json_object_get_string(v), &cid) < 0)
+	if (!json_object_is_type(v, json_type_string) || cid_parse(json_object_get_string((json_object *)v), &cid) < 0)
 		return fail(err, "$link is not a CID string");
 	unsigned char raw[CID_BYTES + 1];
 	raw[0] = 0; /* the multibase identity prefix DAG-CBOR requires inside tag 42 */
@@ -87,7 +87,7 @@ static int put_bytes(const json_object *v, buf_t *out, char **err)
 	size_t len = 0;
 	if (!json_object_is_type(v, json_type_string))
 		return fail(err, "$bytes is not a base64 string");
-	const char *s = json_object_get_string(v);
+	const char *s = json_object_get_string((json_object *)v);
 	if (enc_b64_decode(s, strlen(s), &raw, &len) < 0)
 		return fail(err, "$bytes is not valid base64");
 	int rc = put_head(out, 2, len) < 0 || buf_append(out, raw, len) < 0 ? -1 : 0;
@@ -226,6 +226,12 @@ int dagcbor_cid(const json_object *j, cid_t *cid, buf_t *out, char **err)
 
 static json_object *to_json(cbor_item_t *it, int depth, char **err);
 
+/* CBOR null; libcbor asserts when a float is asked for its control value, so test the width first. */
+static int null_item(const cbor_item_t *it)
+{
+	return cbor_isa_float_ctrl(it) && cbor_float_ctrl_is_ctrl(it) && cbor_is_null(it);
+}
+
 static json_object *link_json(cbor_item_t *tagged, char **err)
 {
 	cid_t cid;
@@ -265,7 +271,7 @@ static json_object *map_json(cbor_item_t *it, int depth, char **err)
 			goto bad;
 		}
 		json_object *v = to_json(pairs[i].value, depth + 1, err);
-		if (!v && !cbor_is_null(pairs[i].value)) {
+		if (!v && !null_item(pairs[i].value)) {
 			free(key);
 			goto bad;
 		}
@@ -331,7 +337,7 @@ static json_object *to_json(cbor_item_t *it, int depth, char **err)
 		for (size_t i = 0; i < cbor_array_size(it); i++) {
 			cbor_item_t *e = cbor_array_handle(it)[i];
 			json_object *v = to_json(e, depth + 1, err);
-			if (!v && !cbor_is_null(e)) {
+			if (!v && !null_item(e)) {
 				json_object_put(a);
 				return NULL;
 			}
@@ -352,6 +358,11 @@ static json_object *to_json(cbor_item_t *it, int depth, char **err)
 		return o;
 	}
 	case CBOR_TYPE_FLOAT_CTRL:
+		/* libcbor asserts when a float is asked for its control value: test the width first */
+		if (!cbor_float_ctrl_is_ctrl(it)) {
+			fail(err, "floats are not allowed in the data model");
+			return NULL;
+		}
 		if (cbor_is_null(it))
 			return NULL;
 		if (cbor_is_bool(it))

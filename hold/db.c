@@ -1,0 +1,73 @@
+/* db.c - the hold's SQLite file: migrations and one connection per request thread. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "db.h"
+#include "hold.h"
+#include "log.h"
+#include "recstore.h"
+
+/* Append only; never edit a migration that has shipped. */
+static const struct db_migration hold_migrations[] = {
+	{1, "identity cache", identity_cache_schema_sql},
+	{2, "record store", recstore_schema_sql},
+	{3, "layer index",
+	 /* Mirrors the io.atcr.hold.layer records for getLayersForManifest and getQuota. */
+	 "CREATE TABLE layers (\n"
+	 "  rkey TEXT PRIMARY KEY,\n"
+	 "  manifest TEXT NOT NULL,   -- at-uri of the manifest\n"
+	 "  user_did TEXT NOT NULL,\n"
+	 "  digest TEXT NOT NULL,\n"
+	 "  size INTEGER NOT NULL\n"
+	 ");\n"
+	 "CREATE INDEX layers_manifest ON layers(manifest);\n"
+	 "CREATE INDEX layers_user ON layers(user_did, digest);\n"},
+};
+
+sqlite3 *hold_db_open(const char *path, char **err)
+{
+	sqlite3 *db = db_open(path, 0, err);
+	if (db && db_migrate_with(db, hold_migrations, (int)(sizeof hold_migrations / sizeof *hold_migrations), err) < 0) {
+		db_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+static pthread_key_t db_key;
+static pthread_once_t db_once = PTHREAD_ONCE_INIT;
+
+static void close_thread_db(void *db)
+{
+	db_close(db);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&db_key, close_thread_db);
+}
+
+sqlite3 *hold_db(const hold_ctx *h)
+{
+	pthread_once(&db_once, make_key);
+	sqlite3 *db = pthread_getspecific(db_key);
+	if (!db) {
+		char *err = NULL;
+		/* migrations ran at start-up; worker threads only open */
+		db = db_open(h->db_path, 0, &err);
+		if (!db) {
+			log_error("database %s: %s", h->db_path, err ? err : "cannot open");
+			free(err);
+			return NULL;
+		}
+		pthread_setspecific(db_key, db);
+	}
+	return db;
+}
+
+identity_ctx hold_identity(const hold_ctx *h)
+{
+	identity_ctx c = h->ident;
+	c.db = hold_db(h);
+	return c;
+}

@@ -1,0 +1,112 @@
+/* hold.h - atcr-hold: the storage service. Its shared context and the handlers the route table in
+ * xrpc.c names, one file per surface (did.c, records.c, upload.c, blob.c, manifest.c, crew.c). */
+#ifndef ATCR_HOLD_H
+#define ATCR_HOLD_H
+#include <sqlite3.h>
+
+#include "blobstore.h"
+#include "config.h"
+#include "crypto.h"
+#include "fcgi.h"
+#include "identity.h"
+
+/* Read-only after start-up; every request sees it as r->app. */
+typedef struct {
+	const config *cfg;
+	char *did;            /* did:web:localhost%3A8080 */
+	char *public_url;     /* http://localhost:8080, no trailing slash */
+	crypto_key *key;      /* the hold's K-256 signing key */
+	char *multikey;       /* its public Multikey */
+	char *owner;          /* the captain's owner DID */
+	int is_public;        /* captain.public: anonymous blob reads */
+	int allow_all_crew;   /* captain.allowAllCrew */
+	blobstore *blobs;
+	const char *db_path;
+	identity_ctx ident;   /* template: .db is set per thread by hold_identity() */
+} hold_ctx;
+
+extern const cfg_option hold_options[];
+
+/* main.c / db.c: the calling thread's own connection to the hold database (opened on first use). */
+sqlite3 *hold_db(const hold_ctx *h);
+/* Open the database and apply the hold's migrations; NULL with *err. */
+sqlite3 *hold_db_open(const char *path, char **err);
+/* The hold's identity resolver bound to this thread's database connection. */
+identity_ctx hold_identity(const hold_ctx *h);
+
+/* Start-up: derive the DID, load or create the key, write the captain and the owner's crew record.
+ * 0 ok, -1 with *err. */
+int hold_init(hold_ctx *h, const config *cfg, char **err);
+void hold_release(hold_ctx *h);
+/* The did:web of a public URL ("http://localhost:8080" -> "did:web:localhost%3A8080"); NULL if unusable. */
+char *hold_did_from_url(const char *url);
+
+/* ---- auth.c: service tokens and the permission matrix */
+enum {
+	HOLD_PERM_READ = 1,     /* blob:read */
+	HOLD_PERM_WRITE = 2,    /* blob:write */
+	HOLD_PERM_ADMIN = 4,    /* crew:admin */
+};
+typedef enum { HOLD_READ_BLOBS, HOLD_WRITE_BLOBS, HOLD_MANAGE_CREW } hold_action;
+/* Permission bits of a crew record's "permissions" array (unknown strings ignored). */
+unsigned hold_perms_from_json(struct json_object *permissions);
+/* The matrix (pure): may caller (NULL = anonymous) with crew permissions perms (is_crew = 0 when not
+ * crew) do action on a hold owned by owner, public or not? */
+int hold_may(const char *owner, int is_public, const char *caller, int is_crew, unsigned perms, hold_action action);
+/* The caller's crew permissions from the records (0 when not crew); *is_crew set. */
+unsigned hold_crew_perms(const hold_ctx *h, const char *did, int *is_crew);
+/* Authenticate (when a token is present or required) and authorize action for method. Returns 0 and
+ * *caller (caller frees; NULL for anonymous) or -1 after answering the request with an XRPC error. */
+int hold_authorize(fcgi_req *r, const char *method, hold_action action, int token_required, char **caller);
+/* Authenticate only: a valid service token for method is required; -1 after answering. */
+int hold_authenticate(fcgi_req *r, const char *method, char **caller);
+
+/* xrpc.c: the route table, and the layer's own errors in XRPC form. */
+extern const fcgi_route hold_routes[];
+void hold_layer_error(fcgi_req *r, int status, const char *message);
+/* xrpc.c: an XRPC error response {"error","message"}. Returns 0 (the request is answered). */
+int hold_xrpc_error(fcgi_req *r, int status, const char *error, const char *message);
+/* Parse a JSON object body (up to max bytes); NULL after answering with an XRPC error. */
+struct json_object *hold_read_json(fcgi_req *r, size_t max);
+/* A string field of an object, or NULL. */
+const char *hold_json_str(struct json_object *o, const char *name);
+
+/* did.c: the hold's DID document (caller puts). */
+struct json_object *did_document(const hold_ctx *h);
+
+/* ---- handlers */
+int did_json(fcgi_req *r);            /* GET /.well-known/did.json */
+int did_atproto(fcgi_req *r);         /* GET /.well-known/atproto-did */
+int xrpc_health(fcgi_req *r);         /* GET /xrpc/_health */
+int records_describe_server(fcgi_req *r);
+int records_describe_repo(fcgi_req *r);
+int records_get(fcgi_req *r);
+int records_list(fcgi_req *r);
+int records_put(fcgi_req *r);         /* crew records only: captain / crew:admin */
+int records_delete(fcgi_req *r);
+int upload_initiate(fcgi_req *r);
+int upload_part_url(fcgi_req *r);
+int upload_part(fcgi_req *r);
+int upload_complete(fcgi_req *r);
+int upload_abort(fcgi_req *r);
+int blob_get(fcgi_req *r);            /* GET|HEAD com.atproto.sync.getBlob */
+int manifest_notify(fcgi_req *r);
+int manifest_layers(fcgi_req *r);     /* getLayersForManifest */
+int manifest_quota(fcgi_req *r);      /* getQuota */
+int crew_request(fcgi_req *r);        /* requestCrew */
+
+/* ---- records.c: the hold's own records */
+/* Store a record in the hold's repo; 0 ok (CID in *cid if non-NULL, caller frees). */
+int hold_put_record(const hold_ctx *h, const char *collection, const char *rkey, struct json_object *record,
+		    char **cid, char **err);
+/* The deterministic record key of a DID-derived key: base32-lower(sha256(text)[:16]) (26 chars). */
+void hold_hash_rkey(const char *text, char out[27]);
+/* Now as an atproto datetime "2026-11-23T08:00:00.000Z". */
+void hold_now(char out[32]);
+
+/* ---- crew.c: CLI and records */
+/* Add or replace member's crew record with role and permissions (a JSON array of strings). */
+int crew_put(const hold_ctx *h, const char *member, const char *role, struct json_object *permissions, char **err);
+int cli_crew(hold_ctx *h, int argc, char **argv);
+
+#endif

@@ -1,0 +1,296 @@
+/* main.c - atcr-hold: start-up (identity, key, captain), the CLI, and serving FastCGI with background
+ * jobs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "hold.h"
+#include "log.h"
+#include "multikey.h"
+#include "recstore.h"
+#include "syntax.h"
+
+#ifndef ATCR_VERSION
+#define ATCR_VERSION "unknown"
+#endif
+
+static int set_err(char **err, const char *what, const char *detail)
+{
+	size_t n = strlen(what) + (detail ? strlen(detail) : 0) + 3;
+	*err = malloc(n);
+	if (*err)
+		snprintf(*err, n, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+	return -1;
+}
+
+/* Write or refresh the captain record from the configuration (deployedAt is kept). */
+static int write_captain(const hold_ctx *h, char **err)
+{
+	sqlite3 *db = hold_db(h);
+	json_object *old = recstore_get(db, "io.atcr.hold.captain", "self", NULL);
+	char now[32];
+	hold_now(now);
+	const char *deployed = old ? hold_json_str(old, "deployedAt") : NULL;
+	const char *region = config_str(h->cfg, "hold.region");
+	json_object *rec = json_object_new_object();
+	json_object_object_add(rec, "$type", json_object_new_string("io.atcr.hold.captain"));
+	json_object_object_add(rec, "owner", json_object_new_string(h->owner));
+	json_object_object_add(rec, "public", json_object_new_boolean(h->is_public));
+	json_object_object_add(rec, "allowAllCrew", json_object_new_boolean(h->allow_all_crew));
+	json_object_object_add(rec, "enableBlueskyPosts", json_object_new_boolean(0));
+	json_object_object_add(rec, "deployedAt", json_object_new_string(deployed ? deployed : now));
+	if (*region)
+		json_object_object_add(rec, "region", json_object_new_string(region));
+	int rc = 0;
+	if (!old || !json_object_equal(old, rec))
+		rc = hold_put_record(h, "io.atcr.hold.captain", "self", rec, NULL, err);
+	json_object_put(rec);
+	json_object_put(old);
+	return rc;
+}
+
+static int ensure_owner_crew(const hold_ctx *h, char **err)
+{
+	int is_crew = 0;
+	unsigned perms = hold_crew_perms(h, h->owner, &is_crew);
+	if (is_crew && perms == (HOLD_PERM_READ | HOLD_PERM_WRITE | HOLD_PERM_ADMIN))
+		return 0;
+	json_object *p = json_object_new_array();
+	json_object_array_add(p, json_object_new_string("blob:read"));
+	json_object_array_add(p, json_object_new_string("blob:write"));
+	json_object_array_add(p, json_object_new_string("crew:admin"));
+	int rc = crew_put(h, h->owner, "owner", p, err);
+	json_object_put(p);
+	return rc;
+}
+
+int hold_init(hold_ctx *h, const config *cfg, char **err)
+{
+	memset(h, 0, sizeof *h);
+	h->cfg = cfg;
+	const char *url = config_str(cfg, "server.public_url");
+	size_t n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	h->public_url = strndup(url, n);
+	h->did = hold_did_from_url(h->public_url);
+	if (!h->did)
+		return set_err(err, "server.public_url cannot be a did:web (scheme://host[:port] only)", url);
+	const char *owner = config_str(cfg, "hold.owner");
+	if (!syntax_did_ok(owner))
+		return set_err(err, "hold.owner must be the owner's DID (HOLD_HOLD_OWNER)", *owner ? owner : "(empty)");
+	h->owner = strdup(owner);
+	h->is_public = config_bool(cfg, "hold.public");
+	h->allow_all_crew = config_bool(cfg, "hold.allow_all_crew");
+	h->db_path = config_str(cfg, "database.path");
+	h->ident = (identity_ctx){
+		.plc_url = config_str(cfg, "identity.plc_url"),
+		.handle_resolver_url = config_str(cfg, "identity.handle_resolver_url"),
+		.test_mode = config_bool(cfg, "server.test_mode"),
+		.cache_ttl = (long)config_int(cfg, "identity.cache_ttl"),
+		.timeout_s = (long)config_int(cfg, "http.timeout"),
+	};
+	char *e = NULL;
+	h->key = crypto_key_load_or_create(config_str(cfg, "hold.key_path"), CRYPTO_K256, &e);
+	if (!h->key) {
+		set_err(err, "signing key", e);
+		free(e);
+		return -1;
+	}
+	h->multikey = multikey_encode(h->key);
+	if (strcmp(config_str(cfg, "storage.driver"), "filesystem") != 0)
+		return set_err(err, "storage.driver: only \"filesystem\" is available", config_str(cfg, "storage.driver"));
+	h->blobs = blobstore_fs_open(config_str(cfg, "storage.root"), config_int(cfg, "storage.max_part_size"), &e);
+	if (!h->blobs) {
+		set_err(err, "storage", e);
+		free(e);
+		return -1;
+	}
+	sqlite3 *db = hold_db_open(h->db_path, &e);
+	if (!db) {
+		set_err(err, h->db_path, e);
+		free(e);
+		return -1;
+	}
+	db_close(db);
+	if (!hold_db(h) || write_captain(h, &e) != 0 || ensure_owner_crew(h, &e) != 0) {
+		set_err(err, "writing the captain and crew records", e);
+		free(e);
+		return -1;
+	}
+	return 0;
+}
+
+void hold_release(hold_ctx *h)
+{
+	free(h->did);
+	free(h->public_url);
+	free(h->owner);
+	free(h->multikey);
+	crypto_key_free(h->key);
+	if (h->blobs)
+		bs_close(h->blobs);
+	memset(h, 0, sizeof *h);
+}
+
+/* Background jobs: expire abandoned uploads. */
+static void *jobs(void *arg)
+{
+	hold_ctx *h = arg;
+	long expiry = (long)config_int(h->cfg, "storage.upload_expiry");
+	for (;;) {
+		int n = bs_expire_uploads(h->blobs, expiry);
+		if (n > 0)
+			log_info("expired %d abandoned uploads", n);
+		sleep(300);
+	}
+	return NULL;
+}
+
+static int serve(hold_ctx *h)
+{
+	char *err = NULL;
+	pthread_t t;
+	if (pthread_create(&t, NULL, jobs, h) == 0)
+		pthread_detach(t);
+	log_info("atcr-hold %s serving %s (%s) on %s", ATCR_VERSION, h->did, h->public_url,
+		 *config_str(h->cfg, "server.listen") ? config_str(h->cfg, "server.listen") : "fd 0");
+	fcgi_program prog = {.routes = hold_routes, .error = hold_layer_error, .app = h};
+	if (fcgi_serve(&prog, config_str(h->cfg, "server.listen"), (int)config_int(h->cfg, "server.threads"), &err) != 0) {
+		log_error("serve: %s", err ? err : "failed");
+		fprintf(stderr, "atcr-hold: %s\n", err ? err : "cannot serve");
+		free(err);
+		return 1;
+	}
+	log_info("atcr-hold stopped");
+	return 0;
+}
+
+static int status(hold_ctx *h)
+{
+	sqlite3 *db = hold_db(h);
+	printf("did: %s\n", h->did);
+	printf("url: %s\n", h->public_url);
+	printf("key: %s (K-256)\n", h->multikey);
+	printf("owner: %s\n", h->owner);
+	printf("public: %s\n", h->is_public ? "true" : "false");
+	printf("allowAllCrew: %s\n", h->allow_all_crew ? "true" : "false");
+	printf("storage: %s %s\n", h->blobs->drv->name, config_str(h->cfg, "storage.root"));
+	printf("crew: %lld\n", recstore_count(db, "io.atcr.hold.crew"));
+	printf("layers: %lld\n", recstore_count(db, "io.atcr.hold.layer"));
+	return 0;
+}
+
+static int config_init(const char *path)
+{
+	if (!path)
+		return config_write_template(hold_options, "HOLD_", stdout) == 0 ? 0 : 1;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "atcr-hold config init: %s: %s\n", path,
+			errno == EEXIST ? "already exists, not overwriting" : strerror(errno));
+		return 1;
+	}
+	FILE *out = fdopen(fd, "w");
+	int bad = !out || config_write_template(hold_options, "HOLD_", out) != 0;
+	bad |= out && fclose(out) != 0;
+	if (bad)
+		fprintf(stderr, "atcr-hold config init: %s: write failed\n", path);
+	return bad;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: atcr-hold [--config FILE] COMMAND\n"
+		     "\n"
+		     "commands:\n"
+		     "  serve               run the hold (FastCGI on server.listen) until SIGTERM\n"
+		     "  config init [FILE]  write a commented configuration with every default\n"
+		     "  status              print the hold's DID, key, owner and policy\n"
+		     "  crew add DID [--role R] [--perm P]... | crew rm DID | crew ls\n"
+		     "\n"
+		     "options:\n"
+		     "  --config FILE       YAML configuration (default: $HOLD_CONFIG); HOLD_* variables override\n"
+		     "                      it, e.g. HOLD_HOLD_OWNER for hold.owner\n"
+		     "  --help, --version\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_path = getenv("HOLD_CONFIG");
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("atcr-hold %s\n", ATCR_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			config_path = argv[i] + 9;
+		} else {
+			fprintf(stderr, "atcr-hold: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[i++];
+	int nargs = argc - i;
+	char **args = argv + i;
+	if (strcmp(cmd, "config") == 0) {
+		if (nargs < 1 || nargs > 2 || strcmp(args[0], "init") != 0) {
+			usage(stderr);
+			return 2;
+		}
+		return config_init(nargs == 2 ? args[1] : NULL);
+	}
+	if (!(strcmp(cmd, "serve") == 0 && nargs == 0) && !(strcmp(cmd, "status") == 0 && nargs == 0) &&
+	    strcmp(cmd, "crew") != 0) {
+		fprintf(stderr, "atcr-hold: bad command: %s\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	char *err = NULL;
+	config *cfg = config_load(hold_options, config_path && *config_path ? config_path : NULL, "HOLD_", &err);
+	if (!cfg) {
+		fprintf(stderr, "atcr-hold: %s\n", err ? err : "bad configuration");
+		free(err);
+		return 1;
+	}
+	int rc = 1;
+	hold_ctx h;
+	if (log_setup(config_str(cfg, "log.level"), config_str(cfg, "log.format"),
+		      strcmp(cmd, "serve") == 0 ? config_str(cfg, "log.file") : "", &err) != 0) {
+		fprintf(stderr, "atcr-hold: log: %s\n", err ? err : "cannot set up logging");
+		goto out;
+	}
+	if (hold_init(&h, cfg, &err) != 0) {
+		fprintf(stderr, "atcr-hold: %s\n", err ? err : "cannot start");
+		log_error("start-up: %s", err ? err : "failed");
+		goto out;
+	}
+	if (strcmp(cmd, "serve") == 0)
+		rc = serve(&h);
+	else if (strcmp(cmd, "status") == 0)
+		rc = status(&h);
+	else
+		rc = cli_crew(&h, nargs, args);
+	hold_release(&h);
+out:
+	free(err);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,78 @@
+/* blobstore.h - the hold's blob storage behind a driver interface (the filesystem driver here; an S3
+ * driver implements the same operations). Blobs are content-addressed by OCI digest and appear whole or
+ * not at all: multipart uploads are assembled in private space, verified, fsync'd and renamed. */
+#ifndef ATCR_BLOBSTORE_H
+#define ATCR_BLOBSTORE_H
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Outcomes; each maps onto an XRPC error name of the io.atcr.hold.* lexicons. */
+typedef enum {
+	BS_OK = 0,
+	BS_INVALID_DIGEST,    /* malformed digest, or the bytes do not hash to it (InvalidDigest) */
+	BS_INVALID_UPLOAD_ID, /* malformed or unknown upload id (InvalidUploadId) */
+	BS_INVALID_PART,      /* part number out of range, or an etag that does not match (InvalidPartNumber) */
+	BS_MISSING_PARTS,     /* a listed part was never uploaded, or no parts (MissingParts) */
+	BS_NOT_FOUND,         /* no such blob */
+	BS_TOO_LARGE,         /* a part over the size limit */
+	BS_IO,                /* storage failure (UploadFailed / CompletionFailed) */
+} bs_status;
+
+#define BS_UPLOAD_ID_LEN 32 /* hex characters */
+#define BS_ETAG_LEN 64      /* hex sha-256 of the part */
+#define BS_MAX_PARTS 10000
+
+typedef struct {
+	int number;
+	const char *etag;
+} bs_part;
+
+/* Streams a part body: returns bytes read into dst (0 at the end), or -1 on a read error. */
+typedef ssize_t (*bs_reader)(void *ctx, void *dst, size_t n);
+
+typedef struct blobstore blobstore;
+typedef struct {
+	const char *name;
+	bs_status (*initiate)(blobstore *s, const char *digest, char upload_id[BS_UPLOAD_ID_LEN + 1]);
+	bs_status (*put_part)(blobstore *s, const char *upload_id, int number, bs_reader read, void *ctx,
+			      char etag[BS_ETAG_LEN + 1]);
+	bs_status (*complete)(blobstore *s, const char *upload_id, const char *digest, const bs_part *parts,
+			      size_t nparts, long long *size);
+	bs_status (*abort)(blobstore *s, const char *upload_id);
+	/* Size of a stored blob; BS_NOT_FOUND when absent. */
+	bs_status (*stat)(blobstore *s, const char *digest, long long *size);
+	/* A local file path for X-Sendfile (caller frees); NULL for drivers that cannot serve files. */
+	char *(*local_path)(blobstore *s, const char *digest);
+	/* Remove uploads untouched for max_age seconds; returns how many. */
+	int (*expire_uploads)(blobstore *s, long max_age);
+	void (*close)(blobstore *s);
+} bs_driver;
+
+struct blobstore {
+	const bs_driver *drv;
+	void *impl;
+};
+
+/* Open the filesystem driver rooted at dir (created, mode 0750); NULL with *err (caller frees). Leftover
+ * temporary files from a crash are removed here. */
+blobstore *blobstore_fs_open(const char *dir, long long max_part_size, char **err);
+
+/* Pure helpers. */
+/* 1 for "sha256:<64 lower hex>" or "sha512:<128 lower hex>". */
+int blobstore_digest_ok(const char *digest);
+/* 1 for an upload id we could have issued (BS_UPLOAD_ID_LEN lower hex). */
+int blobstore_upload_id_ok(const char *id);
+/* The XRPC error name for a status ("InvalidDigest", ...). */
+const char *blobstore_error_name(bs_status st);
+
+/* Convenience wrappers over s->drv. */
+#define bs_initiate(s, d, id) ((s)->drv->initiate((s), (d), (id)))
+#define bs_put_part(s, id, n, r, c, e) ((s)->drv->put_part((s), (id), (n), (r), (c), (e)))
+#define bs_complete(s, id, d, p, n, sz) ((s)->drv->complete((s), (id), (d), (p), (n), (sz)))
+#define bs_abort(s, id) ((s)->drv->abort((s), (id)))
+#define bs_stat(s, d, sz) ((s)->drv->stat((s), (d), (sz)))
+#define bs_local_path(s, d) ((s)->drv->local_path((s), (d)))
+#define bs_expire_uploads(s, a) ((s)->drv->expire_uploads((s), (a)))
+#define bs_close(s) ((s)->drv->close(s))
+
+#endif

@@ -1,0 +1,552 @@
+/* blobstore_fs.c - the filesystem blob driver.
+ *
+ * Layout under the root directory:
+ *   blobs/<alg>/<first two hex>/<hex>      finished blobs, content-addressed
+ *   uploads/<upload id>/digest             the digest named at initiate
+ *   uploads/<upload id>/part-NNNNN-<etag>  finished parts (etag = hex sha-256 of the part)
+ *   tmp/                                   blobs being assembled; emptied at open
+ * Every file is written under a temporary name, fsync'd and renamed, and the directory fsync'd, so a
+ * crash leaves either the whole file or nothing visible. */
+#include "blobstore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+#define COPY_CHUNK (1 << 20)
+
+typedef struct {
+	char *root;
+	long long max_part;
+} fs_store;
+
+static int is_lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[n] == '\0';
+}
+
+int blobstore_digest_ok(const char *d)
+{
+	if (strncmp(d, "sha256:", 7) == 0)
+		return is_lower_hex(d + 7, 64);
+	if (strncmp(d, "sha512:", 7) == 0)
+		return is_lower_hex(d + 7, 128);
+	return 0;
+}
+
+int blobstore_upload_id_ok(const char *id)
+{
+	return strlen(id) == BS_UPLOAD_ID_LEN && is_lower_hex(id, BS_UPLOAD_ID_LEN);
+}
+
+const char *blobstore_error_name(bs_status st)
+{
+	switch (st) {
+	case BS_OK: return "";
+	case BS_INVALID_DIGEST: return "InvalidDigest";
+	case BS_INVALID_UPLOAD_ID: return "InvalidUploadId";
+	case BS_INVALID_PART: return "InvalidPartNumber";
+	case BS_MISSING_PARTS: return "MissingParts";
+	case BS_NOT_FOUND: return "BlobNotFound";
+	case BS_TOO_LARGE: return "PayloadTooLarge";
+	case BS_IO: return "UploadFailed";
+	}
+	return "InternalServerError";
+}
+
+static void random_hex(char *out, size_t nhex)
+{
+	unsigned char r[64];
+	size_t n = nhex / 2;
+	if (getrandom(r, n, 0) != (ssize_t)n) /* never short for n <= 256 once the pool is ready */
+		abort();
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+	out[nhex] = '\0';
+}
+
+static char *path_of(const fs_store *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *path_of(const fs_store *fs, const char *fmt, ...)
+{
+	buf_t b = BUF_INIT;
+	va_list ap;
+	buf_puts(&b, fs->root);
+	buf_puts(&b, "/");
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	return buf_detach(&b);
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* fsync the directory holding path. */
+static int fsync_parent(const char *path)
+{
+	char *d = strdup(path), *slash = strrchr(d, '/');
+	int rc = -1;
+	if (slash) {
+		*slash = '\0';
+		rc = fsync_dir(d);
+	}
+	free(d);
+	return rc;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = strdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) != 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	int rc = mkdir(p, mode) != 0 && errno != EEXIST ? -1 : 0;
+	free(p);
+	return rc;
+}
+
+/* Remove a directory and the plain files in it (upload directories are one level deep). */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			buf_t p = BUF_INIT;
+			buf_printf(&p, "%s/%s", dir, e->d_name);
+			unlink(buf_str(&p));
+			buf_free(&p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+static char *blob_path(const fs_store *fs, const char *digest)
+{
+	const char *hex = digest + 7;
+	return path_of(fs, "blobs/%.6s/%.2s/%s", digest, hex, hex);
+}
+
+static char *upload_dir(const fs_store *fs, const char *id)
+{
+	return path_of(fs, "uploads/%s", id);
+}
+
+static int upload_exists(const fs_store *fs, const char *id)
+{
+	struct stat st;
+	char *d = upload_dir(fs, id);
+	int ok = stat(d, &st) == 0 && S_ISDIR(st.st_mode);
+	free(d);
+	return ok;
+}
+
+/* Write len bytes to path atomically (temp file, fsync, rename, fsync dir). */
+static int write_file_atomic(const char *path, const void *data, size_t len)
+{
+	buf_t tmp = BUF_INIT;
+	char rnd[17];
+	random_hex(rnd, 16);
+	buf_printf(&tmp, "%s.tmp.%s", path, rnd);
+	int fd = open(buf_str(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640), rc = -1;
+	if (fd < 0)
+		goto out;
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
+		close(fd);
+		unlink(buf_str(&tmp));
+		goto out;
+	}
+	close(fd);
+	if (rename(buf_str(&tmp), path) != 0) {
+		unlink(buf_str(&tmp));
+		goto out;
+	}
+	rc = fsync_parent(path);
+out:
+	buf_free(&tmp);
+	return rc;
+}
+
+static bs_status fs_initiate(blobstore *s, const char *digest, char upload_id[BS_UPLOAD_ID_LEN + 1])
+{
+	fs_store *fs = s->impl;
+	if (!blobstore_digest_ok(digest))
+		return BS_INVALID_DIGEST;
+	random_hex(upload_id, BS_UPLOAD_ID_LEN);
+	char *dir = upload_dir(fs, upload_id), *meta = NULL;
+	bs_status st = BS_IO;
+	if (mkdir(dir, 0750) != 0)
+		goto out;
+	meta = path_of(fs, "uploads/%s/digest", upload_id);
+	if (write_file_atomic(meta, digest, strlen(digest)) != 0) {
+		remove_dir(dir);
+		goto out;
+	}
+	st = BS_OK;
+out:
+	free(dir);
+	free(meta);
+	return st;
+}
+
+static void hex_of(const unsigned char *md, unsigned n, char *out)
+{
+	for (unsigned i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader read_fn, void *ctx,
+			     char etag[BS_ETAG_LEN + 1])
+{
+	fs_store *fs = s->impl;
+	if (!blobstore_upload_id_ok(id) || !upload_exists(fs, id))
+		return BS_INVALID_UPLOAD_ID;
+	if (number < 1 || number > BS_MAX_PARTS)
+		return BS_INVALID_PART;
+	char rnd[17];
+	random_hex(rnd, 16);
+	char *tmp = path_of(fs, "uploads/%s/.part-%05d.tmp.%s", id, number, rnd), *final = NULL;
+	unsigned char *chunk = malloc(COPY_CHUNK);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	bs_status st = BS_IO;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0 || !chunk || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		goto fail;
+	long long total = 0;
+	for (;;) {
+		ssize_t n = read_fn(ctx, chunk, COPY_CHUNK);
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		total += n;
+		if (fs->max_part > 0 && total > fs->max_part) {
+			st = BS_TOO_LARGE;
+			goto fail;
+		}
+		EVP_DigestUpdate(md, chunk, (size_t)n);
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, chunk + off, (size_t)(n - off));
+			if (w <= 0)
+				goto fail;
+			off += w;
+		}
+	}
+	unsigned char sum[EVP_MAX_MD_SIZE];
+	unsigned sumlen = 0;
+	EVP_DigestFinal_ex(md, sum, &sumlen);
+	hex_of(sum, sumlen, etag);
+	if (fsync(fd) != 0)
+		goto fail;
+	close(fd);
+	fd = -1;
+	final = path_of(fs, "uploads/%s/part-%05d-%s", id, number, etag);
+	if (rename(tmp, final) != 0 || fsync_parent(final) != 0)
+		goto fail;
+	st = BS_OK;
+	goto out;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+out:
+	EVP_MD_CTX_free(md);
+	free(chunk);
+	free(tmp);
+	free(final);
+	return st;
+}
+
+static int read_small_file(const char *path, char *out, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, out, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+/* Append the file at path to fd, hashing it; -1 on error. */
+static int append_hashed(int fd, const char *path, EVP_MD_CTX *md, unsigned char *chunk, long long *size)
+{
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	int rc = -1;
+	for (;;) {
+		ssize_t n = read(in, chunk, COPY_CHUNK);
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(md, chunk, (size_t)n);
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, chunk + off, (size_t)(n - off));
+			if (w <= 0)
+				goto out;
+			off += w;
+		}
+		*size += n;
+	}
+	rc = 0;
+out:
+	close(in);
+	return rc;
+}
+
+static bs_status fs_complete(blobstore *s, const char *id, const char *digest, const bs_part *parts,
+			     size_t nparts, long long *size)
+{
+	fs_store *fs = s->impl;
+	if (!blobstore_upload_id_ok(id) || !upload_exists(fs, id))
+		return BS_INVALID_UPLOAD_ID;
+	if (!blobstore_digest_ok(digest))
+		return BS_INVALID_DIGEST;
+	char want[160];
+	char *meta = path_of(fs, "uploads/%s/digest", id);
+	int r = read_small_file(meta, want, sizeof want);
+	free(meta);
+	if (r != 0)
+		return BS_INVALID_UPLOAD_ID;
+	if (strcmp(want, digest) != 0)
+		return BS_INVALID_DIGEST;
+	if (nparts == 0)
+		return BS_MISSING_PARTS;
+	for (size_t i = 0; i < nparts; i++) {
+		if (parts[i].number < 1 || parts[i].number > BS_MAX_PARTS || (i > 0 && parts[i].number <= parts[i - 1].number))
+			return BS_INVALID_PART;
+		if (!parts[i].etag || strlen(parts[i].etag) != BS_ETAG_LEN || !is_lower_hex(parts[i].etag, BS_ETAG_LEN))
+			return BS_INVALID_PART;
+	}
+
+	char rnd[17];
+	random_hex(rnd, 16);
+	char *tmp = path_of(fs, "tmp/%s", rnd), *final = NULL, *dir = NULL;
+	unsigned char *chunk = malloc(COPY_CHUNK);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	bs_status st = BS_IO;
+	long long total = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	const EVP_MD *alg = strncmp(digest, "sha512:", 7) == 0 ? EVP_sha512() : EVP_sha256();
+	if (fd < 0 || !chunk || !md || !EVP_DigestInit_ex(md, alg, NULL))
+		goto fail;
+	for (size_t i = 0; i < nparts; i++) {
+		char *part = path_of(fs, "uploads/%s/part-%05d-%s", id, parts[i].number, parts[i].etag);
+		struct stat pst;
+		if (stat(part, &pst) != 0) {
+			free(part);
+			st = BS_MISSING_PARTS;
+			goto fail;
+		}
+		int rc = append_hashed(fd, part, md, chunk, &total);
+		free(part);
+		if (rc != 0)
+			goto fail;
+	}
+	unsigned char sum[EVP_MAX_MD_SIZE];
+	unsigned sumlen = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	EVP_DigestFinal_ex(md, sum, &sumlen);
+	hex_of(sum, sumlen, hex);
+	if (strcmp(hex, digest + 7) != 0) {
+		/* Keep nothing: the bytes are not what was promised. */
+		st = BS_INVALID_DIGEST;
+		char *udir = upload_dir(fs, id);
+		remove_dir(udir);
+		free(udir);
+		goto fail;
+	}
+	if (fsync(fd) != 0)
+		goto fail;
+	close(fd);
+	fd = -1;
+	final = blob_path(fs, digest);
+	dir = strdup(final);
+	*strrchr(dir, '/') = '\0';
+	if (mkdir_p(dir, 0750) != 0 || rename(tmp, final) != 0 || fsync_dir(dir) != 0)
+		goto fail;
+	char *udir = upload_dir(fs, id);
+	remove_dir(udir);
+	free(udir);
+	if (size)
+		*size = total;
+	st = BS_OK;
+	goto out;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+out:
+	EVP_MD_CTX_free(md);
+	free(chunk);
+	free(tmp);
+	free(final);
+	free(dir);
+	return st;
+}
+
+static bs_status fs_abort(blobstore *s, const char *id)
+{
+	fs_store *fs = s->impl;
+	if (!blobstore_upload_id_ok(id) || !upload_exists(fs, id))
+		return BS_INVALID_UPLOAD_ID;
+	char *dir = upload_dir(fs, id);
+	remove_dir(dir);
+	free(dir);
+	return BS_OK;
+}
+
+static bs_status fs_stat(blobstore *s, const char *digest, long long *size)
+{
+	if (!blobstore_digest_ok(digest))
+		return BS_INVALID_DIGEST;
+	char *p = blob_path(s->impl, digest);
+	struct stat st;
+	int rc = stat(p, &st);
+	free(p);
+	if (rc != 0 || !S_ISREG(st.st_mode))
+		return BS_NOT_FOUND;
+	if (size)
+		*size = st.st_size;
+	return BS_OK;
+}
+
+static char *fs_local_path(blobstore *s, const char *digest)
+{
+	return blobstore_digest_ok(digest) ? blob_path(s->impl, digest) : NULL;
+}
+
+/* Remove entries of dir (files, or upload directories) older than cutoff; count them. */
+static int expire_in(const char *dir, time_t cutoff, int dirs)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		buf_t p = BUF_INIT;
+		buf_printf(&p, "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (stat(buf_str(&p), &st) == 0 && st.st_mtime < cutoff) {
+			if (dirs && S_ISDIR(st.st_mode))
+				remove_dir(buf_str(&p));
+			else
+				unlink(buf_str(&p));
+			n++;
+		}
+		buf_free(&p);
+	}
+	closedir(d);
+	return n;
+}
+
+static int fs_expire_uploads(blobstore *s, long max_age)
+{
+	fs_store *fs = s->impl;
+	time_t cutoff = time(NULL) - max_age;
+	char *u = path_of(fs, "uploads"), *t = path_of(fs, "tmp");
+	int n = expire_in(u, cutoff, 1) + expire_in(t, cutoff, 0);
+	free(u);
+	free(t);
+	return n;
+}
+
+static void fs_close(blobstore *s)
+{
+	if (!s)
+		return;
+	fs_store *fs = s->impl;
+	free(fs->root);
+	free(fs);
+	free(s);
+}
+
+static const bs_driver fs_driver = {
+	.name = "filesystem",
+	.initiate = fs_initiate,
+	.put_part = fs_put_part,
+	.complete = fs_complete,
+	.abort = fs_abort,
+	.stat = fs_stat,
+	.local_path = fs_local_path,
+	.expire_uploads = fs_expire_uploads,
+	.close = fs_close,
+};
+
+blobstore *blobstore_fs_open(const char *dir, long long max_part_size, char **err)
+{
+	blobstore *s = calloc(1, sizeof *s);
+	fs_store *fs = calloc(1, sizeof *fs);
+	if (!s || !fs)
+		goto fail;
+	fs->root = strdup(dir);
+	fs->max_part = max_part_size;
+	size_t n = strlen(fs->root);
+	while (n > 1 && fs->root[n - 1] == '/')
+		fs->root[--n] = '\0';
+	s->drv = &fs_driver;
+	s->impl = fs;
+	static const char *const subdirs[] = {"", "blobs", "uploads", "tmp"};
+	for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
+		char *p = path_of(fs, "%s", subdirs[i]);
+		int rc = mkdir_p(p, 0750);
+		free(p);
+		if (rc != 0) {
+			if (err) {
+				buf_t m = BUF_INIT;
+				buf_printf(&m, "cannot create %s/%s: %s", dir, subdirs[i], strerror(errno));
+				*err = buf_detach(&m);
+			}
+			fs_close(s);
+			return NULL;
+		}
+	}
+	/* Assembly files of a crashed process are never referenced again. */
+	char *t = path_of(fs, "tmp");
+	expire_in(t, time(NULL) + 1, 0);
+	free(t);
+	return s;
+fail:
+	free(s);
+	free(fs);
+	if (err)
+		*err = strdup("out of memory");
+	return NULL;
+}
