@@ -23,6 +23,7 @@ HOLD_PORT=${ATCR_TEST_HOLD_PORT:-18080}
 FCGI_PORT=${ATCR_TEST_HOLD_FCGI_PORT:-19080}
 HOLD_URL="http://localhost:$HOLD_PORT"
 HOLD_DID="did:web:localhost%3A$HOLD_PORT"
+HOLD_DID_Q="did:web:localhost%253A$HOLD_PORT" # as a query parameter value
 
 "$top/tests/peers/start-pds" "$tmp/pds" 2>"$tmp/pds-start.err" || { cat "$tmp/pds-start.err" >&2; echo "1..0"; exit 1; }
 # shellcheck disable=SC1091
@@ -84,14 +85,14 @@ t "did.json: #atproto_pds service is the hold" '[ "$(jq -r ".service[] | select(
 t "atproto-did" '[ "$(curl -s "$HOLD_URL/.well-known/atproto-did")" = "$HOLD_DID" ]'
 t "the hold's did:web resolves with our identity code" 'ATCR_SERVER_TEST_MODE=true "$build/cgi/atcr-appview" resolve "$HOLD_DID" 2>&1 | grep -q "pds: $HOLD_URL"'
 
-cap=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID&collection=io.atcr.hold.captain&rkey=self")
+cap=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID_Q&collection=io.atcr.hold.captain&rkey=self")
 t "captain record: owner and policy" '[ "$(jq -r "[.value.owner,.value.public,.value.allowAllCrew]|join(\" \")" <<<"$cap")" = "$ALICE_DID false false" ]'
 t "captain record has a dag-cbor CID" 'jq -r .cid <<<"$cap" | grep -q "^bafyrei"'
-crew=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.listRecords?repo=$HOLD_DID&collection=io.atcr.hold.crew")
+crew=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.listRecords?repo=$HOLD_DID_Q&collection=io.atcr.hold.crew")
 t "the owner is the first crew member (crew:admin)" '[ "$(jq -r ".records[0].value | [.member, (.permissions|index(\"crew:admin\")|tostring)] | join(\" \")" <<<"$crew")" = "$ALICE_DID 2" ]'
-desc=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.describeRepo?repo=$HOLD_DID")
+desc=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.describeRepo?repo=$HOLD_DID_Q")
 t "describeRepo lists the collections" '[ "$(jq -c .collections <<<"$desc")" = "[\"io.atcr.hold.captain\",\"io.atcr.hold.crew\"]" ]'
-t "getRecord of a missing record: RecordNotFound" '[ "$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID&collection=io.atcr.hold.crew&rkey=nobody" | jq -r .error)" = RecordNotFound ]'
+t "getRecord of a missing record: RecordNotFound" '[ "$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID_Q&collection=io.atcr.hold.crew&rkey=nobody" | jq -r .error)" = RecordNotFound ]'
 t "another repo: RepoNotFound" '[ "$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.getRecord?repo=$ALICE_DID&collection=io.atcr.hold.captain&rkey=self" | jq -r .error)" = RepoNotFound ]'
 t "unknown method: 501 MethodNotImplemented" '[ "$(curl -s -w " %{http_code}" "$HOLD_URL/xrpc/io.atcr.hold.nothing")" = "{\"error\":\"MethodNotImplemented\",\"message\":\"this hold does not implement that method\"} 501" ]'
 
@@ -110,7 +111,7 @@ post() { # post TOKEN NSID JSON -> "<status> <error>" ; body in ${OUT:-$tmp/out}
 getblob() { # getblob TOKEN DIGEST [curl args...] -> status; body in $tmp/blob
 	local tok=$1 d=$2; shift 2
 	curl -s -o "$tmp/blob" -w '%{http_code}' ${tok:+-H "Authorization: Bearer $tok"} "$@" \
-		"$HOLD_URL/xrpc/com.atproto.sync.getBlob?did=$HOLD_DID&cid=$d"
+		"$HOLD_URL/xrpc/com.atproto.sync.getBlob?did=$HOLD_DID_Q&cid=$d"
 }
 digest_of() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 # upload FILE TOKEN_OWNER PARTS -> uploads FILE in PARTS parts with fresh tokens; prints the final status line
@@ -197,7 +198,7 @@ BIG=$(digest_of "$tmp/big")
 t "100 MiB in 4 parts" '[ "$(upload "$tmp/big" "$DAVE_AT" 4)" = "200 " ]'
 rt=$(read_tok "$DAVE_AT")
 t "getBlob returns it byte-identical" '[ "$(getblob "$rt" "$BIG")" = 200 ] && cmp -s "$tmp/blob" "$tmp/big"'
-hdr=$(curl -s -I -H "Authorization: Bearer $rt" "$HOLD_URL/xrpc/com.atproto.sync.getBlob?did=$HOLD_DID&cid=$BIG" | tr -d '\r')
+hdr=$(curl -s -I -H "Authorization: Bearer $rt" "$HOLD_URL/xrpc/com.atproto.sync.getBlob?did=$HOLD_DID_Q&cid=$BIG" | tr -d '\r')
 t "HEAD: exact Content-Length" 'grep -qi "^Content-Length: 104857600$" <<<"$hdr"'
 t "HEAD: Docker-Content-Digest" 'grep -qi "^Docker-Content-Digest: $BIG$" <<<"$hdr"'
 t "HEAD: ETag" 'grep -qi "^ETag: \"$BIG\"$" <<<"$hdr"'
@@ -237,9 +238,13 @@ t "getPartUploadUrl points at the hold's own uploadPart" '[ "$(jq -r "[.url,.met
 # concurrent uploads of one digest
 head -c 5000000 /dev/urandom >"$tmp/same"
 SAME=$(digest_of "$tmp/same")
-for i in 1 2 3; do upload "$tmp/same" "$DAVE_AT" 2 >"$tmp/conc.$i" & done
-wait
-t "three concurrent uploads of one digest all succeed" '[ "$(cat "$tmp"/conc.* | sort -u)" = "200 " ]'
+pids=""
+for i in 1 2 3; do
+	upload "$tmp/same" "$DAVE_AT" 2 >"$tmp/conc.$i" &
+	pids="$pids $!"
+done
+wait $pids
+t "three concurrent uploads of one digest all succeed" '[ "$(cat "$tmp/conc.1" "$tmp/conc.2" "$tmp/conc.3")" = "200 200 200 " ]'
 t "and the blob is whole" '[ "$(getblob "$rt" "$SAME")" = 200 ] && cmp -s "$tmp/blob" "$tmp/same"'
 
 # ---- notifyManifest, layer records, quota
@@ -251,7 +256,7 @@ t "notifyManifest for another user: UserMismatch" '[ "$(post "$(svc "$ALICE_AT" 
 pull=$(jq -c '.operation="pull"' <<<"$man")
 t "notifyManifest pull by a reader" '[ "$(post "$(svc "$CAROL_AT" io.atcr.hold.notifyManifest)" io.atcr.hold.notifyManifest "$pull")" = "200 " ]'
 STATSKEY=$(python3 -c "import hashlib,base64,sys;print(base64.b32encode(hashlib.sha256(sys.argv[1].encode()).digest()[:16]).decode().lower().rstrip('='))" "$DAVE_DID/app")
-st=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID&collection=io.atcr.hold.stats&rkey=$STATSKEY")
+st=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID_Q&collection=io.atcr.hold.stats&rkey=$STATSKEY")
 t "stats record under the deterministic key: 2 pushes, 1 pull" '[ "$(jq -r "[.value.pushCount,.value.pullCount]|join(\" \")" <<<"$st")" = "2 1" ]'
 q=$(curl -s -H "Authorization: Bearer $(svc "$DAVE_AT" io.atcr.hold.getQuota)" "$HOLD_URL/xrpc/io.atcr.hold.getQuota?userDid=$DAVE_DID")
 t "getQuota: unique blob bytes" '[ "$(jq -r "[.uniqueBlobs,.totalSize]|join(\" \")" <<<"$q")" = "2 109857600" ]'
@@ -284,7 +289,7 @@ stop_hold
 t "SIGTERM stops the hold cleanly" '[ $? -eq 0 ]'
 export HOLD_HOLD_PUBLIC=true HOLD_HOLD_ALLOW_ALL_CREW=true
 start_hold
-cap=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID&collection=io.atcr.hold.captain&rkey=self")
+cap=$(curl -s "$HOLD_URL/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID_Q&collection=io.atcr.hold.captain&rkey=self")
 t "captain updated: public, allowAllCrew" '[ "$(jq -r "[.value.public,.value.allowAllCrew]|join(\" \")" <<<"$cap")" = "true true" ]'
 t "public: anonymous read" '[ "$(getblob "" "$SMALL")" = 200 ] && cmp -s "$tmp/blob" "$tmp/small"'
 t "public: stranger read" '[ "$(getblob "$(read_tok "$BOB_AT")" "$SMALL")" = 200 ]'
