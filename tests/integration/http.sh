@@ -11,6 +11,8 @@ set -u
 : "${ATCR_BUILD:?set ATCR_BUILD to the build directory holding cgi/atcr-appview}"
 APPVIEW=$(cd "$ATCR_BUILD" && pwd)/cgi/atcr-appview
 PORT=${APPVIEW_PORT:-15000}
+# The hold vhost of lighttpd.conf listens too: keep it off the default :8080 (a running demo).
+export HOLD_PORT=${HOLD_PORT:-15008}
 BASE=http://127.0.0.1:$PORT
 RUNNER=scripts/lighttpd-run
 [ -x "$APPVIEW" ] || { echo "Bail out! no $APPVIEW"; exit 1; }
