@@ -56,27 +56,15 @@ static void usage(FILE *out)
 
 static int config_init(const char *path)
 {
+	char *err = NULL;
 	if (!path)
 		return config_write_template(appview_options, "ATCR_", stdout) == 0 ? 0 : 1;
-	/* O_EXCL: an operator's edited configuration is never overwritten by accident. */
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fprintf(stderr, "atcr-appview config init: %s: %s\n", path,
-			errno == EEXIST ? "already exists, not overwriting" : strerror(errno));
+	if (config_write_template_file(appview_options, "ATCR_", path, &err) != 0) {
+		fprintf(stderr, "atcr-appview config init: %s\n", err);
+		free(err);
 		return 1;
 	}
-	fchmod(fd, 0644); /* whatever the umask: the file holds no secrets, keys live elsewhere */
-	FILE *out = fdopen(fd, "w");
-	if (!out) {
-		close(fd);
-		fprintf(stderr, "atcr-appview config init: %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	int bad = config_write_template(appview_options, "ATCR_", out) != 0;
-	bad |= fclose(out) != 0;
-	if (bad)
-		fprintf(stderr, "atcr-appview config init: %s: write failed\n", path);
-	return bad;
+	return 0;
 }
 
 static int serve(const config *cfg)
@@ -108,24 +96,10 @@ out:
 int main(int argc, char **argv)
 {
 	const char *config_path = getenv("ATCR_CONFIG");
-	int i = 1;
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("atcr-appview %s\n", ATCR_VERSION);
-			return 0;
-		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			config_path = argv[++i];
-		} else if (strncmp(argv[i], "--config=", 9) == 0) {
-			config_path = argv[i] + 9;
-		} else {
-			fprintf(stderr, "atcr-appview: unknown option %s\n", argv[i]);
-			usage(stderr);
-			return 2;
-		}
-	}
+	int exit_code = 0;
+	int i = config_parse_options(argc, argv, "atcr-appview", ATCR_VERSION, usage, &config_path, &exit_code);
+	if (i < 0)
+		return exit_code;
 	const char *cmd = i < argc ? argv[i++] : NULL;
 	int nargs = argc - i;
 	char **args = argv + i;

@@ -190,20 +190,15 @@ static int status(hold_ctx *h)
 
 static int config_init(const char *path)
 {
+	char *err = NULL;
 	if (!path)
 		return config_write_template(hold_options, "HOLD_", stdout) == 0 ? 0 : 1;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fprintf(stderr, "atcr-hold config init: %s: %s\n", path,
-			errno == EEXIST ? "already exists, not overwriting" : strerror(errno));
+	if (config_write_template_file(hold_options, "HOLD_", path, &err) != 0) {
+		fprintf(stderr, "atcr-hold config init: %s\n", err);
+		free(err);
 		return 1;
 	}
-	FILE *out = fdopen(fd, "w");
-	int bad = !out || config_write_template(hold_options, "HOLD_", out) != 0;
-	bad |= out && fclose(out) != 0;
-	if (bad)
-		fprintf(stderr, "atcr-hold config init: %s: write failed\n", path);
-	return bad;
+	return 0;
 }
 
 static void usage(FILE *out)
@@ -225,24 +220,10 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	const char *config_path = getenv("HOLD_CONFIG");
-	int i = 1;
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("atcr-hold %s\n", ATCR_VERSION);
-			return 0;
-		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			config_path = argv[++i];
-		} else if (strncmp(argv[i], "--config=", 9) == 0) {
-			config_path = argv[i] + 9;
-		} else {
-			fprintf(stderr, "atcr-hold: unknown option %s\n", argv[i]);
-			usage(stderr);
-			return 2;
-		}
-	}
+	int exit_code = 0;
+	int i = config_parse_options(argc, argv, "atcr-hold", ATCR_VERSION, usage, &config_path, &exit_code);
+	if (i < 0)
+		return exit_code;
 	if (i >= argc) {
 		usage(stderr);
 		return 2;

@@ -171,6 +171,20 @@ static int upload_exists(const fs_store *fs, const char *id)
 	return ok;
 }
 
+/* Write all len bytes (write(2) may take fewer); 0 ok, -1 on error. */
+static int write_all(int fd, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
 /* Write len bytes to path atomically (temp file, fsync, rename, fsync dir). */
 static int write_file_atomic(const char *path, const void *data, size_t len)
 {
@@ -181,7 +195,7 @@ static int write_file_atomic(const char *path, const void *data, size_t len)
 	int fd = open(buf_str(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640), rc = -1;
 	if (fd < 0)
 		goto out;
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
+	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
 		close(fd);
 		unlink(buf_str(&tmp));
 		goto out;
@@ -255,12 +269,8 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 			goto fail;
 		}
 		EVP_DigestUpdate(md, chunk, (size_t)n);
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(fd, chunk + off, (size_t)(n - off));
-			if (w <= 0)
-				goto fail;
-			off += w;
-		}
+		if (write_all(fd, chunk, (size_t)n) != 0)
+			goto fail;
 	}
 	unsigned char sum[EVP_MAX_MD_SIZE];
 	unsigned sumlen = 0;
@@ -314,12 +324,8 @@ static int append_hashed(int fd, const char *path, EVP_MD_CTX *md, unsigned char
 		if (n == 0)
 			break;
 		EVP_DigestUpdate(md, chunk, (size_t)n);
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(fd, chunk + off, (size_t)(n - off));
-			if (w <= 0)
-				goto out;
-			off += w;
-		}
+		if (write_all(fd, chunk, (size_t)n) != 0)
+			goto out;
 		*size += n;
 	}
 	rc = 0;

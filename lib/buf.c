@@ -87,3 +87,27 @@ void buf_free(buf_t *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+char *buf_strf(const char *fmt, ...)
+{
+	buf_t b = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	return buf_detach(&b);
+}
+
+int buf_error(char **err, const char *fmt, ...)
+{
+	if (!err)
+		return -1;
+	buf_t b = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	free(*err);
+	*err = buf_detach(&b);
+	return -1;
+}

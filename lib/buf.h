@@ -27,4 +27,10 @@ char *buf_detach(buf_t *b);
 void buf_reset(buf_t *b);
 void buf_free(buf_t *b);
 
+/* A malloc'd printf-formatted string (caller frees); NULL when out of memory. */
+char *buf_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The out-parameter error idiom: when err is not NULL, free *err (NULL or a message from an earlier
+ * call) and set it to the formatted message. Returns -1, so `return buf_error(err, ...)` reads well. */
+int buf_error(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

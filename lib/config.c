@@ -5,11 +5,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "buf.h"
@@ -20,17 +23,6 @@ struct config {
 	char **values;        /* canonical text of each option, by schema index */
 	const char **sources; /* "default", "file" or "env" */
 };
-
-static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *errorf(const char *fmt, ...)
-{
-	buf_t b = BUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	return buf_detach(&b);
-}
 
 static long find_option(const cfg_option *schema, const char *key)
 {
@@ -88,14 +80,14 @@ static int canonical_value(const cfg_option *opt, const char *text, char **canon
 	switch (opt->type) {
 	case CFG_INT:
 		if (parse_int(text, &n) != 0) {
-			*why = errorf("%s: expected an integer, got '%s'", opt->key, text);
+			*why = buf_strf("%s: expected an integer, got '%s'", opt->key, text);
 			return -1;
 		}
-		*canon = errorf("%lld", n);
+		*canon = buf_strf("%lld", n);
 		break;
 	case CFG_BOOL:
 		if (parse_bool(text, &b) != 0) {
-			*why = errorf("%s: expected true or false, got '%s'", opt->key, text);
+			*why = buf_strf("%s: expected true or false, got '%s'", opt->key, text);
 			return -1;
 		}
 		*canon = strdup(b ? "true" : "false");
@@ -105,7 +97,7 @@ static int canonical_value(const cfg_option *opt, const char *text, char **canon
 		break;
 	}
 	if (!*canon) {
-		*why = errorf("out of memory");
+		*why = buf_strf("out of memory");
 		return -1;
 	}
 	return 0;
@@ -129,11 +121,11 @@ static int check_schema(config *c, char **err)
 		const cfg_option *o = &c->schema[i];
 		char *why = NULL;
 		if (!*o->key || find_option(c->schema, o->key) != (long)i || is_section(c->schema, o->key)) {
-			*err = errorf("config schema: key '%s' is empty, repeated or also a section", o->key);
+			*err = buf_strf("config schema: key '%s' is empty, repeated or also a section", o->key);
 			return -1;
 		}
 		if (set_value(c, (long)i, o->def ? o->def : "", "default", &why) != 0) {
-			*err = errorf("config schema: default of %s", why);
+			*err = buf_strf("config schema: default of %s", why);
 			free(why);
 			return -1;
 		}
@@ -155,7 +147,7 @@ static int next_event(yaml_ctx *y, yaml_event_t *ev)
 {
 	if (yaml_parser_parse(&y->parser, ev))
 		return 0;
-	y->err = errorf("%s:%lu: could not parse YAML: %s%s%s", y->path,
+	y->err = buf_strf("%s:%lu: could not parse YAML: %s%s%s", y->path,
 			(unsigned long)y->parser.problem_mark.line + 1,
 			y->parser.problem ? y->parser.problem : "syntax error",
 			y->parser.context ? " " : "", y->parser.context ? y->parser.context : "");
@@ -178,18 +170,18 @@ static int set_from_file(yaml_ctx *y, const char *key, unsigned long line, const
 	char *why = NULL;
 	if (idx < 0) {
 		if (is_section(y->c->schema, key))
-			y->err = errorf("%s:%lu: '%s' is a section: expected a mapping of its keys", y->path, line, key);
+			y->err = buf_strf("%s:%lu: '%s' is a section: expected a mapping of its keys", y->path, line, key);
 		else
-			y->err = errorf("%s:%lu: unknown key '%s'", y->path, line, key);
+			y->err = buf_strf("%s:%lu: unknown key '%s'", y->path, line, key);
 		return -1;
 	}
 	if (y->seen[idx]) {
-		y->err = errorf("%s:%lu: duplicate key '%s'", y->path, line, key);
+		y->err = buf_strf("%s:%lu: duplicate key '%s'", y->path, line, key);
 		return -1;
 	}
 	y->seen[idx] = 1;
 	if (set_value(y->c, idx, scalar_text(val), "file", &why) != 0) {
-		y->err = errorf("%s:%lu: %s", y->path, line, why);
+		y->err = buf_strf("%s:%lu: %s", y->path, line, why);
 		free(why);
 		return -1;
 	}
@@ -211,15 +203,15 @@ static int parse_mapping(yaml_ctx *y, const char *prefix)
 		}
 		unsigned long line = (unsigned long)key.start_mark.line + 1;
 		if (key.type != YAML_SCALAR_EVENT) {
-			y->err = errorf("%s:%lu: expected a key name", y->path, line);
+			y->err = buf_strf("%s:%lu: expected a key name", y->path, line);
 			yaml_event_delete(&key);
 			return -1;
 		}
-		full = *prefix ? errorf("%s.%s", prefix, (const char *)key.data.scalar.value)
+		full = *prefix ? buf_strf("%s.%s", prefix, (const char *)key.data.scalar.value)
 			       : strdup((const char *)key.data.scalar.value);
 		yaml_event_delete(&key);
 		if (!full) {
-			y->err = errorf("out of memory");
+			y->err = buf_strf("out of memory");
 			return -1;
 		}
 		if (next_event(y, &val) != 0)
@@ -230,17 +222,17 @@ static int parse_mapping(yaml_ctx *y, const char *prefix)
 			break;
 		case YAML_MAPPING_START_EVENT:
 			if (find_option(y->c->schema, full) >= 0)
-				y->err = errorf("%s:%lu: '%s' takes a value, not a mapping", y->path, line, full);
+				y->err = buf_strf("%s:%lu: '%s' takes a value, not a mapping", y->path, line, full);
 			else if (!is_section(y->c->schema, full))
-				y->err = errorf("%s:%lu: unknown key '%s'", y->path, line, full);
+				y->err = buf_strf("%s:%lu: unknown key '%s'", y->path, line, full);
 			else
 				rc = parse_mapping(y, full);
 			break;
 		case YAML_SEQUENCE_START_EVENT:
-			y->err = errorf("%s:%lu: '%s': lists are not supported", y->path, line, full);
+			y->err = buf_strf("%s:%lu: '%s': lists are not supported", y->path, line, full);
 			break;
 		default:
-			y->err = errorf("%s:%lu: '%s': anchors and aliases are not supported", y->path, line, full);
+			y->err = buf_strf("%s:%lu: '%s': anchors and aliases are not supported", y->path, line, full);
 			break;
 		}
 		yaml_event_delete(&val);
@@ -267,7 +259,7 @@ static int parse_stream(yaml_ctx *y)
 			return 0;
 		case YAML_DOCUMENT_START_EVENT:
 			if (++documents > 1) {
-				y->err = errorf("%s:%lu: only one YAML document is allowed", y->path, line);
+				y->err = buf_strf("%s:%lu: only one YAML document is allowed", y->path, line);
 				rc = -1;
 			}
 			break;
@@ -276,13 +268,13 @@ static int parse_stream(yaml_ctx *y)
 			break;
 		case YAML_SCALAR_EVENT:
 			if (*scalar_text(&ev)) {
-				y->err = errorf("%s:%lu: expected a mapping of settings at the top level", y->path, line);
+				y->err = buf_strf("%s:%lu: expected a mapping of settings at the top level", y->path, line);
 				rc = -1;
 			}
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_ALIAS_EVENT:
-			y->err = errorf("%s:%lu: expected a mapping of settings at the top level", y->path, line);
+			y->err = buf_strf("%s:%lu: expected a mapping of settings at the top level", y->path, line);
 			rc = -1;
 			break;
 		default: /* STREAM-START, DOCUMENT-END */
@@ -300,12 +292,12 @@ static int load_file(config *c, const char *path, char **err)
 	yaml_ctx y = {.c = c, .path = path};
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		*err = errorf("cannot open %s: %s", path, strerror(errno));
+		*err = buf_strf("cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	y.seen = calloc(c->count ? c->count : 1, 1);
 	if (!y.seen || !yaml_parser_initialize(&y.parser)) {
-		*err = errorf("out of memory");
+		*err = buf_strf("out of memory");
 		free(y.seen);
 		fclose(f);
 		return -1;
@@ -313,7 +305,7 @@ static int load_file(config *c, const char *path, char **err)
 	yaml_parser_set_input_file(&y.parser, f);
 	rc = parse_stream(&y);
 	if (rc != 0)
-		*err = y.err ? y.err : errorf("%s: could not read the configuration", path);
+		*err = y.err ? y.err : buf_strf("%s: could not read the configuration", path);
 	else
 		free(y.err);
 	yaml_parser_delete(&y.parser);
@@ -327,7 +319,7 @@ static int load_file(config *c, const char *path, char **err)
 /* PREFIX + the key in upper case with dots as underscores: "server.base_url" -> ATCR_SERVER_BASE_URL. */
 static char *env_name(const char *prefix, const char *key)
 {
-	char *name = errorf("%s%s", prefix ? prefix : "", key);
+	char *name = buf_strf("%s%s", prefix ? prefix : "", key);
 	if (!name)
 		return NULL;
 	for (char *p = name + (prefix ? strlen(prefix) : 0); *p; p++)
@@ -341,12 +333,12 @@ static int load_env(config *c, const char *prefix, char **err)
 		char *name = env_name(prefix, c->schema[i].key);
 		char *why = NULL;
 		if (!name) {
-			*err = errorf("out of memory");
+			*err = buf_strf("out of memory");
 			return -1;
 		}
 		const char *v = getenv(name);
 		if (v && set_value(c, (long)i, v, "env", &why) != 0) {
-			*err = errorf("environment variable %s: %s", name, why);
+			*err = buf_strf("environment variable %s: %s", name, why);
 			free(why);
 			free(name);
 			return -1;
@@ -381,7 +373,7 @@ config *config_load(const cfg_option *schema, const char *path, const char *env_
 		goto fail;
 	return c;
 nomem:
-	why = errorf("out of memory");
+	why = buf_strf("out of memory");
 fail:
 	if (err)
 		*err = why;
@@ -516,7 +508,7 @@ static void write_level(FILE *out, const cfg_option *schema, const char *env_pre
 				fputs(o->def && *o->def ? o->def : "0", out);
 			fputs("\n\n", out);
 		} else {
-			char *sub = *prefix ? errorf("%s.%.*s", prefix, (int)n, child) : errorf("%.*s", (int)n, child);
+			char *sub = *prefix ? buf_strf("%s.%.*s", prefix, (int)n, child) : buf_strf("%.*s", (int)n, child);
 			if (!sub)
 				continue;
 			fprintf(out, "%*s%.*s:\n", indent, "", (int)n, child);
@@ -534,4 +526,47 @@ int config_write_template(const cfg_option *schema, const char *env_prefix, FILE
 	      out);
 	write_level(out, schema, env_prefix, "", 0);
 	return fflush(out) == 0 && !ferror(out) ? 0 : -1;
+}
+
+int config_write_template_file(const cfg_option *schema, const char *env_prefix, const char *path, char **err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return buf_error(err, "%s: %s", path, errno == EEXIST ? "already exists, not overwriting" : strerror(errno));
+	fchmod(fd, 0644); /* whatever the umask */
+	FILE *out = fdopen(fd, "w");
+	if (!out) {
+		close(fd);
+		return buf_error(err, "%s: %s", path, strerror(errno));
+	}
+	int bad = config_write_template(schema, env_prefix, out) != 0;
+	bad |= fclose(out) != 0;
+	return bad ? buf_error(err, "%s: write failed", path) : 0;
+}
+
+int config_parse_options(int argc, char **argv, const char *prog, const char *version, void (*usage)(FILE *out),
+			 const char **config_path, int *exit_code)
+{
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			*exit_code = 0;
+			return -1;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("%s %s\n", prog, version);
+			*exit_code = 0;
+			return -1;
+		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			*config_path = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			*config_path = argv[i] + 9;
+		} else {
+			fprintf(stderr, "%s: unknown option %s\n", prog, argv[i]);
+			usage(stderr);
+			*exit_code = 2;
+			return -1;
+		}
+	}
+	return i;
 }

@@ -30,20 +30,6 @@ struct stmt_cache {
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stmt_cache *registry;
 
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	buf_t b = BUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	free(*err);
-	*err = buf_detach(&b);
-}
-
 /* Finds (or, when create is set, adds) the cache of db. */
 static struct stmt_cache *cache_for(sqlite3 *db, int create)
 {
@@ -136,7 +122,7 @@ int db_exec(sqlite3 *db, const char *sql, char **err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		set_err(err, "%s", msg ? msg : sqlite3_errmsg(db));
+		buf_error(err, "%s", msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -194,13 +180,13 @@ static int apply_one(sqlite3 *db, const struct db_migration *m, char **err)
 	/* IMMEDIATE takes the write lock up front, so two processes starting together serialize here
 	 * (waiting on the busy timeout) instead of both applying the migration. */
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
-		set_err(err, "migration %d (%s): cannot begin: %s", m->version, m->name,
+		buf_error(err, "migration %d (%s): cannot begin: %s", m->version, m->name,
 			msg ? msg : sqlite3_errmsg(db));
 		goto out;
 	}
 	int current = db_schema_version(db);
 	if (current < 0) {
-		set_err(err, "migration %d (%s): cannot read schema version: %s", m->version, m->name,
+		buf_error(err, "migration %d (%s): cannot read schema version: %s", m->version, m->name,
 			sqlite3_errmsg(db));
 		goto rollback;
 	}
@@ -209,26 +195,26 @@ static int apply_one(sqlite3 *db, const struct db_migration *m, char **err)
 		goto rollback; /* nothing written: rolling back just ends the transaction */
 	}
 	if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
-		set_err(err, "migration %d (%s) failed: %s", m->version, m->name, msg ? msg : sqlite3_errmsg(db));
+		buf_error(err, "migration %d (%s) failed: %s", m->version, m->name, msg ? msg : sqlite3_errmsg(db));
 		goto rollback;
 	}
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO schema_migrations (version, name, applied_at) "
 			       "VALUES (?, ?, CAST(strftime('%s', 'now') AS INTEGER))",
 			       -1, &st, NULL) != SQLITE_OK) {
-		set_err(err, "migration %d (%s): cannot record it: %s", m->version, m->name, sqlite3_errmsg(db));
+		buf_error(err, "migration %d (%s): cannot record it: %s", m->version, m->name, sqlite3_errmsg(db));
 		goto rollback;
 	}
 	sqlite3_bind_int(st, 1, m->version);
 	sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		set_err(err, "migration %d (%s): cannot record it: %s", m->version, m->name, sqlite3_errmsg(db));
+		buf_error(err, "migration %d (%s): cannot record it: %s", m->version, m->name, sqlite3_errmsg(db));
 		goto rollback;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-		set_err(err, "migration %d (%s): commit failed: %s", m->version, m->name,
+		buf_error(err, "migration %d (%s): commit failed: %s", m->version, m->name,
 			msg ? msg : sqlite3_errmsg(db));
 		goto rollback;
 	}
@@ -248,7 +234,7 @@ int db_migrate_with(sqlite3 *db, const struct db_migration *m, int n, char **err
 {
 	for (int i = 0; i < n; i++) {
 		if (m[i].version <= 0 || (i > 0 && m[i].version <= m[i - 1].version)) {
-			set_err(err, "migration table is not in ascending order at entry %d (version %d)", i,
+			buf_error(err, "migration table is not in ascending order at entry %d (version %d)", i,
 				m[i].version);
 			return -1;
 		}
@@ -264,7 +250,7 @@ int db_migrate_with(sqlite3 *db, const struct db_migration *m, int n, char **err
 			return -1;
 	int v = db_schema_version(db);
 	if (v < 0)
-		set_err(err, "cannot read schema version: %s", sqlite3_errmsg(db));
+		buf_error(err, "cannot read schema version: %s", sqlite3_errmsg(db));
 	return v;
 }
 
@@ -304,17 +290,17 @@ static int enable_wal(sqlite3 *db, const char *path, char **err)
 		if (mode) {
 			int wal = in_memory || strcmp(mode, "wal") == 0;
 			if (!wal)
-				set_err(err, "cannot switch %s to WAL mode (still %s)", path, mode);
+				buf_error(err, "cannot switch %s to WAL mode (still %s)", path, mode);
 			free(mode);
 			return wal ? 0 : -1;
 		}
 		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
-			set_err(err, "cannot switch %s to WAL mode: %s", path, sqlite3_errmsg(db));
+			buf_error(err, "cannot switch %s to WAL mode: %s", path, sqlite3_errmsg(db));
 			return -1;
 		}
 		sqlite3_sleep(50);
 	}
-	set_err(err, "cannot switch %s to WAL mode: database stayed locked", path);
+	buf_error(err, "cannot switch %s to WAL mode: database stayed locked", path);
 	return -1;
 }
 
@@ -322,11 +308,11 @@ sqlite3 *db_open(const char *path, int migrate, char **err)
 {
 	sqlite3 *db = NULL;
 	if (!path || !*path) {
-		set_err(err, "database path is empty");
+		buf_error(err, "database path is empty");
 		return NULL;
 	}
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-		set_err(err, "cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		buf_error(err, "cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 		goto fail;
 	}
 	sqlite3_extended_result_codes(db, 1);

@@ -289,7 +289,7 @@ char *enc_hex_encode(const void *data, size_t len)
 	return out;
 }
 
-static int hex_nibble(char c)
+int enc_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -313,7 +313,7 @@ int enc_hex_decode(const char *s, size_t slen, unsigned char **out, size_t *outl
 	if (!buf)
 		return -1;
 	for (i = 0; i < slen / 2; i++) {
-		int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
+		int hi = enc_hex_digit((unsigned char)s[2 * i]), lo = enc_hex_digit((unsigned char)s[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			free(buf);
 			return -1;

@@ -28,5 +28,7 @@ int enc_base32_lower_decode(const char *s, unsigned char **out, size_t *outlen);
 char *enc_hex_encode(const void *data, size_t len);
 /* Decode hex of either case (slen must be even). 0 ok (caller frees *out), -1 bad input. */
 int enc_hex_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
+/* The value of one hex digit (either case), or -1. */
+int enc_hex_digit(int c);
 
 #endif

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "encoding.h"
 #include "log.h"
 
 /* ---------------------------------------------------------------- routes */
@@ -95,17 +96,6 @@ int fcgi_route_find(const fcgi_route *routes, const char *method, const char *pa
 
 /* ---------------------------------------------------------------- query strings */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *fcgi_url_decode(const char *s, size_t len, int plus_is_space)
 {
 	char *out = malloc(len + 1), *o = out;
@@ -113,8 +103,8 @@ char *fcgi_url_decode(const char *s, size_t len, int plus_is_space)
 		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '%') {
-			int hi = i + 2 < len ? hexval((unsigned char)s[i + 1]) : -1;
-			int lo = hi >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
+			int hi = i + 2 < len ? enc_hex_digit((unsigned char)s[i + 1]) : -1;
+			int lo = hi >= 0 ? enc_hex_digit((unsigned char)s[i + 2]) : -1;
 			/* %00 would cut the C string short and hide what follows from every check. */
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				free(out);
@@ -164,7 +154,7 @@ int fcgi_query_wellformed(const char *query)
 	for (const char *p = query; p && *p; p++) {
 		if (*p != '%')
 			continue;
-		if (hexval((unsigned char)p[1]) < 0 || hexval((unsigned char)p[2]) < 0 ||
+		if (enc_hex_digit((unsigned char)p[1]) < 0 || enc_hex_digit((unsigned char)p[2]) < 0 ||
 		    (p[1] == '0' && p[2] == '0'))
 			return 0;
 		p += 2;

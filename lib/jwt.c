@@ -6,19 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "encoding.h"
-
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-}
 
 /* The JWS "alg" matching a key, or NULL. */
 static const char *alg_for_key(crypto_alg alg)
@@ -69,38 +58,38 @@ int jwt_decode(const char *token, jwt_t *out, char **err)
 
 	memset(out, 0, sizeof *out);
 	if (!token) {
-		set_err(err, "jwt: no token");
+		buf_error(err, "jwt: no token");
 		return -1;
 	}
 	dot1 = strchr(token, '.');
 	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
 	if (!dot2 || strchr(dot2 + 1, '.')) {
-		set_err(err, "jwt: not a compact JWS (want three dot-separated parts)");
+		buf_error(err, "jwt: not a compact JWS (want three dot-separated parts)");
 		return -1;
 	}
 	out->header = decode_json_segment(token, (size_t)(dot1 - token));
 	if (!out->header) {
-		set_err(err, "jwt: header is not base64url JSON object");
+		buf_error(err, "jwt: header is not base64url JSON object");
 		goto bad;
 	}
 	if (!json_object_object_get_ex(out->header, "alg", &alg) ||
 	    !json_object_is_type(alg, json_type_string)) {
-		set_err(err, "jwt: header has no alg");
+		buf_error(err, "jwt: header has no alg");
 		goto bad;
 	}
 	out->claims = decode_json_segment(dot1 + 1, (size_t)(dot2 - dot1 - 1));
 	if (!out->claims) {
-		set_err(err, "jwt: payload is not base64url JSON object");
+		buf_error(err, "jwt: payload is not base64url JSON object");
 		goto bad;
 	}
 	if (enc_b64url_decode(dot2 + 1, strlen(dot2 + 1), &out->sig, &out->siglen) < 0) {
-		set_err(err, "jwt: signature is not base64url");
+		buf_error(err, "jwt: signature is not base64url");
 		goto bad;
 	}
 	out->alg = strdup(json_object_get_string(alg));
 	out->signing_input = strndup(token, (size_t)(dot2 - token));
 	if (!out->alg || !out->signing_input) {
-		set_err(err, "jwt: out of memory");
+		buf_error(err, "jwt: out of memory");
 		goto bad;
 	}
 	return 0;
@@ -116,16 +105,16 @@ int jwt_verify(const jwt_t *t, const crypto_key *k, char **err)
 	int valid;
 
 	if (!t || !t->alg || !t->signing_input || !k) {
-		set_err(err, "jwt: nothing to verify");
+		buf_error(err, "jwt: nothing to verify");
 		return -1;
 	}
 	want = alg_for_key(crypto_key_alg(k));
 	if (strcmp(t->alg, "ES256K") && strcmp(t->alg, "ES256") && strcmp(t->alg, "RS256")) {
-		set_err(err, "jwt: alg '%s' not accepted", t->alg);
+		buf_error(err, "jwt: alg '%s' not accepted", t->alg);
 		return -1;
 	}
 	if (!want || strcmp(t->alg, want) != 0) {
-		set_err(err, "jwt: alg '%s' does not match the key (%s)", t->alg, want ? want : "?");
+		buf_error(err, "jwt: alg '%s' does not match the key (%s)", t->alg, want ? want : "?");
 		return -1;
 	}
 	inlen = strlen(t->signing_input);
@@ -134,7 +123,7 @@ int jwt_verify(const jwt_t *t, const crypto_key *k, char **err)
 	else
 		valid = crypto_ecdsa_verify(k, t->signing_input, inlen, t->sig, t->siglen);
 	if (!valid) {
-		set_err(err, "jwt: bad signature");
+		buf_error(err, "jwt: bad signature");
 		return -1;
 	}
 	return 0;
@@ -203,33 +192,33 @@ int jwt_check_claims(const jwt_t *t, long long now, int skew, const char *want_a
 	const char *lxm;
 
 	if (!t || !t->claims) {
-		set_err(err, "jwt: no claims");
+		buf_error(err, "jwt: no claims");
 		return -1;
 	}
 	if (!claim_num(t, "exp", &exp)) {
-		set_err(err, "jwt: exp missing");
+		buf_error(err, "jwt: exp missing");
 		return -1;
 	}
 	if (now > exp + skew) {
-		set_err(err, "jwt: expired (exp)");
+		buf_error(err, "jwt: expired (exp)");
 		return -1;
 	}
 	if (claim_num(t, "iat", &iat) && iat > now + skew) {
-		set_err(err, "jwt: issued in the future (iat)");
+		buf_error(err, "jwt: issued in the future (iat)");
 		return -1;
 	}
 	if (claim_num(t, "nbf", &nbf) && nbf > now + skew) {
-		set_err(err, "jwt: not valid yet (nbf)");
+		buf_error(err, "jwt: not valid yet (nbf)");
 		return -1;
 	}
 	if (want_aud && !aud_matches(t, want_aud)) {
-		set_err(err, "jwt: wrong audience (aud)");
+		buf_error(err, "jwt: wrong audience (aud)");
 		return -1;
 	}
 	if (want_lxm && json_object_object_get_ex(t->claims, "lxm", NULL)) {
 		lxm = jwt_claim_str(t, "lxm");
 		if (!lxm || strcmp(lxm, want_lxm) != 0) {
-			set_err(err, "jwt: wrong method (lxm)");
+			buf_error(err, "jwt: wrong method (lxm)");
 			return -1;
 		}
 	}
@@ -265,11 +254,11 @@ char *jwt_sign(const json_object *header_extra, const json_object *claims, const
 	size_t rsalen = 0;
 
 	if (!alg || !crypto_key_is_private(k)) {
-		set_err(err, "jwt: need a private K-256, P-256 or RSA key to sign");
+		buf_error(err, "jwt: need a private K-256, P-256 or RSA key to sign");
 		return NULL;
 	}
 	if (!claims || !json_object_is_type((json_object *)claims, json_type_object)) {
-		set_err(err, "jwt: claims must be a JSON object");
+		buf_error(err, "jwt: claims must be a JSON object");
 		return NULL;
 	}
 	header = json_object_new_object();
@@ -306,10 +295,10 @@ char *jwt_sign(const json_object *header_extra, const json_object *claims, const
 	}
 	goto out;
 signfail:
-	set_err(err, "jwt: signing failed");
+	buf_error(err, "jwt: signing failed");
 	goto out;
 oom:
-	set_err(err, "jwt: out of memory");
+	buf_error(err, "jwt: out of memory");
 out:
 	json_object_put(header);
 	free(h64);

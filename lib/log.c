@@ -33,17 +33,6 @@ static _Thread_local int log_req_set;
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 static const char *const level_names_lower[] = {"debug", "info", "warn", "error"};
 
-static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *errorf(const char *fmt, ...)
-{
-	buf_t b = BUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	return buf_detach(&b);
-}
-
 static int open_log_file(const char *path)
 {
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -71,7 +60,7 @@ int log_setup(const char *level, const char *format, const char *file, char **er
 		}
 		if (!found) {
 			if (err)
-				*err = errorf("unknown log level '%s' (expected debug, info, warn or error)", level);
+				*err = buf_strf("unknown log level '%s' (expected debug, info, warn or error)", level);
 			return -1;
 		}
 	}
@@ -80,7 +69,7 @@ int log_setup(const char *level, const char *format, const char *file, char **er
 			fmt = LOG_JSON;
 		else if (strcasecmp(format, "text") != 0) {
 			if (err)
-				*err = errorf("unknown log format '%s' (expected text or json)", format);
+				*err = buf_strf("unknown log format '%s' (expected text or json)", format);
 			return -1;
 		}
 	}
@@ -88,14 +77,14 @@ int log_setup(const char *level, const char *format, const char *file, char **er
 		fd = open_log_file(file);
 		if (fd < 0) {
 			if (err)
-				*err = errorf("cannot open log file %s: %s", file, strerror(errno));
+				*err = buf_strf("cannot open log file %s: %s", file, strerror(errno));
 			return -1;
 		}
 		path = strdup(file);
 		if (!path) {
 			close(fd);
 			if (err)
-				*err = errorf("out of memory");
+				*err = buf_strf("out of memory");
 			return -1;
 		}
 	}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "encoding.h"
 
 /* multicodec varint prefixes: secp256k1-pub (0xe7) and p256-pub (0x1200) */
@@ -13,18 +14,6 @@ static const unsigned char k256_prefix[2] = {0xe7, 0x01};
 static const unsigned char p256_prefix[2] = {0x80, 0x24};
 
 #define DID_KEY_PREFIX "did:key:"
-
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-}
 
 char *multikey_encode(const crypto_key *k)
 {
@@ -57,11 +46,11 @@ crypto_key *multikey_decode(const char *multibase, char **err)
 	crypto_key *k = NULL;
 
 	if (!multibase || multibase[0] != 'z') {
-		set_err(err, "multikey must be base58btc multibase (start with 'z')");
+		buf_error(err, "multikey must be base58btc multibase (start with 'z')");
 		return NULL;
 	}
 	if (enc_base58btc_decode(multibase + 1, &raw, &rawlen) < 0) {
-		set_err(err, "multikey: invalid base58btc");
+		buf_error(err, "multikey: invalid base58btc");
 		return NULL;
 	}
 	if (rawlen > 2 && memcmp(raw, k256_prefix, 2) == 0) {
@@ -69,12 +58,12 @@ crypto_key *multikey_decode(const char *multibase, char **err)
 	} else if (rawlen > 2 && memcmp(raw, p256_prefix, 2) == 0) {
 		alg = CRYPTO_P256;
 	} else {
-		set_err(err, "multikey: unsupported key type (want secp256k1 or p256)");
+		buf_error(err, "multikey: unsupported key type (want secp256k1 or p256)");
 		goto out;
 	}
 	k = crypto_key_from_public(alg, raw + 2, rawlen - 2);
 	if (!k)
-		set_err(err, "multikey: invalid %s public key point",
+		buf_error(err, "multikey: invalid %s public key point",
 			alg == CRYPTO_K256 ? "secp256k1" : "p256");
 out:
 	free(raw);
@@ -95,7 +84,7 @@ char *did_key_encode(const crypto_key *k)
 crypto_key *did_key_decode(const char *did_key, char **err)
 {
 	if (!did_key || strncmp(did_key, DID_KEY_PREFIX, strlen(DID_KEY_PREFIX)) != 0) {
-		set_err(err, "not a did:key");
+		buf_error(err, "not a did:key");
 		return NULL;
 	}
 	return multikey_decode(did_key + strlen(DID_KEY_PREFIX), err);
@@ -110,7 +99,7 @@ crypto_key *multikey_from_verification_method(const char *type, const char *publ
 	crypto_key *k;
 
 	if (!type || !public_key_multibase) {
-		set_err(err, "verification method lacks type or publicKeyMultibase");
+		buf_error(err, "verification method lacks type or publicKeyMultibase");
 		return NULL;
 	}
 	if (strcmp(type, "Multikey") == 0)
@@ -120,17 +109,17 @@ crypto_key *multikey_from_verification_method(const char *type, const char *publ
 	} else if (strcmp(type, "EcdsaSecp256r1VerificationKey2019") == 0) {
 		alg = CRYPTO_P256;
 	} else {
-		set_err(err, "unsupported verification method type '%s'", type);
+		buf_error(err, "unsupported verification method type '%s'", type);
 		return NULL;
 	}
 	if (public_key_multibase[0] != 'z' ||
 	    enc_base58btc_decode(public_key_multibase + 1, &raw, &rawlen) < 0) {
-		set_err(err, "%s: publicKeyMultibase is not base58btc multibase", type);
+		buf_error(err, "%s: publicKeyMultibase is not base58btc multibase", type);
 		return NULL;
 	}
 	k = crypto_key_from_public(alg, raw, rawlen);
 	free(raw);
 	if (!k)
-		set_err(err, "%s: invalid public key point", type);
+		buf_error(err, "%s: invalid public key point", type);
 	return k;
 }

@@ -26,5 +26,16 @@ int main(void)
 	is_str(s, "", "detach of an empty buffer gives an empty string");
 	free(s);
 	buf_free(&b);
+
+	s = buf_strf("%s=%d", "n", 42);
+	is_str(s, "n=42", "buf_strf formats into a new string");
+	free(s);
+	char *err = NULL;
+	is_int(buf_error(&err, "first %d", 1), -1, "buf_error returns -1");
+	is_str(err, "first 1", "buf_error sets the message");
+	buf_error(&err, "second");
+	is_str(err, "second", "buf_error replaces an earlier message (freed: ASan would tell)");
+	free(err);
+	is_int(buf_error(NULL, "ignored"), -1, "buf_error with no out-parameter");
 	return tap_done();
 }
