@@ -33,6 +33,7 @@ typedef ssize_t (*bs_reader)(void *ctx, void *dst, size_t n);
 typedef struct blobstore blobstore;
 typedef struct {
 	const char *name;
+	/* digest: the expected digest or a placeholder (blobstore_upload_hint_ok). */
 	bs_status (*initiate)(blobstore *s, const char *digest, char upload_id[BS_UPLOAD_ID_LEN + 1]);
 	bs_status (*put_part)(blobstore *s, const char *upload_id, int number, bs_reader read, void *ctx,
 			      char etag[BS_ETAG_LEN + 1]);
@@ -60,6 +61,10 @@ blobstore *blobstore_fs_open(const char *dir, long long max_part_size, char **er
 /* Pure helpers. */
 /* 1 for "sha256:<64 lower hex>" or "sha512:<128 lower hex>". */
 int blobstore_digest_ok(const char *digest);
+/* 1 for what initiateUpload may name: the final digest, or any placeholder (an AppView streaming a
+ * blob does not know its digest yet): 1..256 printable ASCII characters. Only completeUpload's digest
+ * is checked against the bytes, and the hint never becomes part of a path. */
+int blobstore_upload_hint_ok(const char *hint);
 /* 1 for an upload id we could have issued (BS_UPLOAD_ID_LEN lower hex). */
 int blobstore_upload_id_ok(const char *id);
 /* The XRPC error name for a status ("InvalidDigest", ...). */

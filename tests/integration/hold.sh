@@ -231,7 +231,12 @@ atok=$(svc "$DAVE_AT" io.atcr.hold.abortUpload)
 t "abortUpload" '[ "$(post "$atok" io.atcr.hold.abortUpload "{\"uploadId\":\"$id\"}")" = "200 " ] && [ "$(jq -r .status "$tmp/out")" = aborted ]'
 t "abort again: InvalidUploadId" '[ "$(post "$atok" io.atcr.hold.abortUpload "{\"uploadId\":\"$id\"}")" = "404 InvalidUploadId" ]'
 t "crafted upload id refused" '[ "$(curl -s -o /dev/null -w %{http_code} -X PUT "$HOLD_URL/xrpc/io.atcr.hold.uploadPart" -H "Authorization: Bearer $ptok" -H "X-Upload-Id: ../../../../tmp/x" -H "X-Part-Number: 1" --data-binary x)" = 404 ]'
-t "crafted digest at initiate refused" '[ "$(post "$tok" io.atcr.hold.initiateUpload "{\"digest\":\"sha256:../../etc/passwd\"}")" = "400 InvalidDigest" ]'
+t "initiate with an empty digest refused" '[ "$(post "$tok" io.atcr.hold.initiateUpload "{\"digest\":\"\"}")" = "400 InvalidDigest" ]'
+post "$tok" io.atcr.hold.initiateUpload "{\"digest\":\"../../../etc/passwd\"}" >/dev/null
+id=$(jq -r .uploadId "$tmp/out")
+etag=$(curl -s -X PUT "$HOLD_URL/xrpc/io.atcr.hold.uploadPart" -H "Authorization: Bearer $ptok" -H "X-Upload-Id: $id" -H "X-Part-Number: 1" --data-binary @"$tmp/small" | jq -r .etag)
+t "a path-like placeholder at initiate stays a placeholder; a crafted digest at completion is refused" '[ "$(post "$ctok" io.atcr.hold.completeUpload "{\"uploadId\":\"$id\",\"digest\":\"sha256:../../../etc/passwd\",\"parts\":[{\"partNumber\":1,\"etag\":\"$etag\"}]}")" = "400 InvalidDigest" ] && [ ! -e "$tmp/hold/etc" ]'
+t "completion with the real digest then works (initiate named a placeholder)" '[ "$(post "$ctok" io.atcr.hold.completeUpload "{\"uploadId\":\"$id\",\"digest\":\"$SMALL\",\"parts\":[{\"partNumber\":1,\"etag\":\"$etag\"}]}")" = "200 " ]'
 purl=$(post "$(svc "$DAVE_AT" io.atcr.hold.getPartUploadUrl)" io.atcr.hold.getPartUploadUrl "{\"uploadId\":\"$(printf %032d 1)\",\"partNumber\":3}" >/dev/null; cat "$tmp/out")
 t "getPartUploadUrl points at the hold's own uploadPart" '[ "$(jq -r "[.url,.method,.headers[\"X-Part-Number\"]]|join(\" \")" <<<"$purl")" = "$HOLD_URL/xrpc/io.atcr.hold.uploadPart PUT 3" ]'
 
