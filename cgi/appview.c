@@ -12,6 +12,7 @@
 
 #include "appview_config.h"
 #include "cli.h"
+#include "db.h"
 #include "log.h"
 
 #ifndef ATCR_VERSION
@@ -23,6 +24,7 @@ static const fcgi_route routes[] = {
 	{FCGI_GET, "/v2/", registry_base},
 	{FCGI_GET, "/v2", registry_base},
 	{FCGI_ANY, "/v2/*", registry_v2},
+	{FCGI_GET | FCGI_POST, "/auth/token", auth_token},
 	{FCGI_GET, "/health", health_get},
 	{0, NULL, NULL},
 };
@@ -67,20 +69,83 @@ static int config_init(const char *path)
 	return 0;
 }
 
-static int serve(const config *cfg)
+sqlite3 *appview_db(const appview *av)
 {
 	char *err = NULL;
+	sqlite3 *db = db_thread(av->db_path, &err);
+	if (!db) {
+		log_error("database %s: %s", av->db_path, err ? err : "cannot open");
+		free(err);
+	}
+	return db;
+}
+
+identity_ctx appview_identity(const appview *av)
+{
+	identity_ctx c = av->ident;
+	c.db = appview_db(av);
+	return c;
+}
+
+/* The service name: server.service_name, else the host[:port] of base_url. Caller frees. */
+static char *service_name(const appview *av)
+{
+	if (*av->service_name)
+		return strdup(av->service_name);
+	const char *h = strstr(av->base_url, "://");
+	h = h ? h + 3 : av->base_url;
+	return strndup(h, strcspn(h, "/"));
+}
+
+/* Start-up: migrate the index, load or create the token key, fill the shared context. */
+static int appview_start(appview *av, char **service, char **err)
+{
+	const config *cfg = av->cfg;
+	sqlite3 *db = db_open(av->db_path, 1, err);
+	if (!db)
+		return -1;
+	db_close(db);
+	const char *key_path = config_str(cfg, "auth.key_path");
+	char *dir = strdup(key_path), *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0700); /* the key's own directory; an existing one is left as it is */
+	}
+	free(dir);
+	av->token_key = crypto_key_load_or_create(key_path, CRYPTO_P256, err);
+	if (!av->token_key)
+		return -1;
+	*service = service_name(av);
+	av->service_name = *service;
+	av->tokens = (regtoken_config){
+		.key = av->token_key,
+		.service = *service,
+		.expiry = (int)config_int(cfg, "auth.token_expiry"),
+	};
+	av->ident = identity_ctx_from_config(cfg);
+	return 0;
+}
+
+static int serve(const config *cfg)
+{
+	char *err = NULL, *service = NULL;
 	int rc = 1;
+	appview app = {
+		.cfg = cfg,
+		.base_url = config_str(cfg, "server.base_url"),
+		.service_name = config_str(cfg, "server.service_name"),
+		.db_path = config_str(cfg, "database.path"),
+	};
 	if (log_setup(config_str(cfg, "log.level"), config_str(cfg, "log.format"), config_str(cfg, "log.file"),
 		      &err) != 0) {
 		fprintf(stderr, "atcr-appview: log: %s\n", err ? err : "cannot set up logging");
 		goto out;
 	}
-	appview app = {
-		.cfg = cfg,
-		.base_url = config_str(cfg, "server.base_url"),
-		.service_name = config_str(cfg, "server.service_name"),
-	};
+	if (appview_start(&app, &service, &err) != 0) {
+		log_error("start-up: %s", err);
+		fprintf(stderr, "atcr-appview: %s\n", err);
+		goto out;
+	}
 	fcgi_program prog = {.routes = routes, .error = appview_error, .app = &app};
 	if (fcgi_serve(&prog, config_str(cfg, "server.listen"), (int)config_int(cfg, "server.threads"), &err) != 0) {
 		log_error("serve: %s", err ? err : "failed");
@@ -89,6 +154,8 @@ static int serve(const config *cfg)
 	}
 	rc = 0;
 out:
+	crypto_key_free(app.token_key);
+	free(service);
 	free(err);
 	return rc;
 }

@@ -3,14 +3,29 @@
 #ifndef ATCR_APPVIEW_H
 #define ATCR_APPVIEW_H
 #include "config.h"
+#include "crypto.h"
 #include "fcgi.h"
+#include "identity.h"
+#include "regtoken.h"
 
 /* Read-only after startup; every request sees it as r->app. */
 typedef struct {
 	const config *cfg;
 	const char *base_url;     /* server.base_url */
-	const char *service_name; /* server.service_name */
+	const char *service_name; /* server.service_name, or the host of base_url */
+	crypto_key *token_key;    /* signs registry tokens (auth.key_path) */
+	regtoken_config tokens;
+	identity_ctx ident;       /* template: .db is set per thread by appview_identity() */
+	const char *db_path;
 } appview;
+
+/* This thread's connection to the index (NULL, logged, when it cannot be opened). */
+sqlite3 *appview_db(const appview *av);
+/* The identity resolver bound to this thread's connection. */
+identity_ctx appview_identity(const appview *av);
+
+/* cgi/auth.c: the Docker token endpoint, GET and POST /auth/token. */
+int auth_token(fcgi_req *r);
 
 /* cgi/registry.c: the OCI Distribution API under /v2/. */
 

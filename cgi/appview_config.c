@@ -46,9 +46,12 @@ const cfg_option appview_options[] = {
 
 	/* auth */
 	{"auth.key_path", CFG_STRING, "/var/lib/atcr/auth/private-key.pem",
-	 "Private key that signs registry tokens (PEM). Generated on first run (mode 0600) when missing;\n"
-	 "its certificate is written beside it."},
+	 "Private key (P-256, PEM) that signs registry tokens (ES256). Generated on first run (mode 0600,\n"
+	 "its directory 0700) when missing."},
 	{"auth.token_expiry", CFG_INT, "300", "Lifetime of issued registry tokens, in seconds."},
+	{"auth.login_cache_ttl", CFG_INT, "3600",
+	 "Seconds a checked app password is remembered (as a salted hash) so that repeated token requests\n"
+	 "do not call createSession on the user's PDS (which rate-limits it). 0: always ask the PDS."},
 
 	/* registry */
 	{"registry.default_hold_did", CFG_STRING, "",

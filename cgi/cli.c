@@ -31,14 +31,8 @@ int cli_resolve(const config *cfg, const char *who)
 		free(err);
 		err = NULL;
 	}
-	identity_ctx ctx = {
-		.plc_url = config_str(cfg, "identity.plc_url"),
-		.handle_resolver_url = config_str(cfg, "identity.handle_resolver_url"),
-		.test_mode = config_bool(cfg, "server.test_mode"),
-		.cache_ttl = (long)config_int(cfg, "identity.cache_ttl"),
-		.timeout_s = (long)config_int(cfg, "http.timeout"),
-		.db = db,
-	};
+	identity_ctx ctx = identity_ctx_from_config(cfg);
+	ctx.db = db;
 	identity id = {0};
 	int rc = 1;
 	if (identity_resolve(&ctx, who, 1, &id, &err) != 0) {

@@ -1,5 +1,4 @@
 /* db.c - the hold's SQLite file: migrations and one connection per request thread. */
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "db.h"
@@ -34,33 +33,13 @@ sqlite3 *hold_db_open(const char *path, char **err)
 	return db;
 }
 
-static pthread_key_t db_key;
-static pthread_once_t db_once = PTHREAD_ONCE_INIT;
-
-static void close_thread_db(void *db)
-{
-	db_close(db);
-}
-
-static void make_key(void)
-{
-	pthread_key_create(&db_key, close_thread_db);
-}
-
 sqlite3 *hold_db(const hold_ctx *h)
 {
-	pthread_once(&db_once, make_key);
-	sqlite3 *db = pthread_getspecific(db_key);
+	char *err = NULL;
+	sqlite3 *db = db_thread(h->db_path, &err);
 	if (!db) {
-		char *err = NULL;
-		/* migrations ran at start-up; worker threads only open */
-		db = db_open(h->db_path, 0, &err);
-		if (!db) {
-			log_error("database %s: %s", h->db_path, err ? err : "cannot open");
-			free(err);
-			return NULL;
-		}
-		pthread_setspecific(db_key, db);
+		log_error("database %s: %s", h->db_path, err ? err : "cannot open");
+		free(err);
 	}
 	return db;
 }

@@ -90,13 +90,7 @@ int hold_init(hold_ctx *h, const config *cfg, char **err)
 	h->is_public = config_bool(cfg, "hold.public");
 	h->allow_all_crew = config_bool(cfg, "hold.allow_all_crew");
 	h->db_path = config_str(cfg, "database.path");
-	h->ident = (identity_ctx){
-		.plc_url = config_str(cfg, "identity.plc_url"),
-		.handle_resolver_url = config_str(cfg, "identity.handle_resolver_url"),
-		.test_mode = config_bool(cfg, "server.test_mode"),
-		.cache_ttl = (long)config_int(cfg, "identity.cache_ttl"),
-		.timeout_s = (long)config_int(cfg, "http.timeout"),
-	};
+	h->ident = identity_ctx_from_config(cfg);
 	char *e = NULL;
 	h->key = crypto_key_load_or_create(config_str(cfg, "hold.key_path"), CRYPTO_K256, &e);
 	if (!h->key) {

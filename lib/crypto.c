@@ -567,3 +567,56 @@ void crypto_key_free(crypto_key *k)
 	EVP_PKEY_free(k->pkey);
 	free(k);
 }
+
+#define PASSWORD_ITERATIONS 100000
+
+/* PBKDF2-HMAC-SHA256 of password under salt into out[32]; 0 ok. */
+static int pbkdf2(const char *password, const unsigned char *salt, size_t saltlen, int iterations,
+		  unsigned char out[32])
+{
+	return PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)saltlen, iterations, EVP_sha256(), 32,
+				 out) == 1 ? 0 : -1;
+}
+
+char *crypto_password_hash(const char *password)
+{
+	unsigned char salt[16], hash[32];
+	char out[200];
+	if (crypto_random(salt, sizeof salt) != 0 || pbkdf2(password, salt, sizeof salt, PASSWORD_ITERATIONS, hash) != 0)
+		return NULL;
+	int n = snprintf(out, sizeof out, "pbkdf2-sha256$%d$", PASSWORD_ITERATIONS);
+	for (size_t i = 0; i < sizeof salt; i++)
+		n += snprintf(out + n, sizeof out - (size_t)n, "%02x", salt[i]);
+	out[n++] = '$';
+	for (size_t i = 0; i < sizeof hash; i++)
+		n += snprintf(out + n, sizeof out - (size_t)n, "%02x", hash[i]);
+	OPENSSL_cleanse(hash, sizeof hash);
+	return strdup(out);
+}
+
+/* n bytes of lower-case hex at s into out; 0 ok. */
+static int unhex(const char *s, size_t n, unsigned char *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+int crypto_password_verify(const char *password, const char *stored)
+{
+	int iterations = 0, used = 0;
+	unsigned char salt[16], want[32], got[32];
+	if (!password || !stored || sscanf(stored, "pbkdf2-sha256$%d$%n", &iterations, &used) != 1 || used == 0 ||
+	    iterations < 1000 || iterations > 10000000)
+		return 0;
+	const char *p = stored + used;
+	if (strlen(p) != 32 + 1 + 64 || p[32] != '$' || unhex(p, 16, salt) != 0 || unhex(p + 33, 32, want) != 0)
+		return 0;
+	int ok = pbkdf2(password, salt, sizeof salt, iterations, got) == 0 && crypto_memeq(got, want, sizeof want);
+	OPENSSL_cleanse(got, sizeof got);
+	return ok;
+}

@@ -52,6 +52,11 @@ int crypto_rsa_sign(const crypto_key *k, const void *msg, size_t len, unsigned c
 int crypto_rsa_verify(const crypto_key *k, const void *msg, size_t len, const unsigned char *sig,
 		      size_t siglen);
 
+/* A salted password hash for storage: "pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>". Caller frees;
+ * NULL when out of memory. */
+char *crypto_password_hash(const char *password);
+/* 1 when password matches a crypto_password_hash string (constant-time compare), else 0. */
+int crypto_password_verify(const char *password, const char *stored);
 void crypto_key_free(crypto_key *k);
 
 #endif

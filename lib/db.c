@@ -345,3 +345,52 @@ void db_close(sqlite3 *db)
 	/* close_v2 defers the close until statements a caller prepared itself are finalized. */
 	sqlite3_close_v2(db);
 }
+
+/* ---- one connection per thread and path */
+
+struct thread_db {
+	char *path;
+	sqlite3 *db;
+	struct thread_db *next;
+};
+
+static pthread_key_t thread_db_key;
+static pthread_once_t thread_db_once = PTHREAD_ONCE_INIT;
+
+static void thread_db_close_all(void *p)
+{
+	for (struct thread_db *t = p, *next; t; t = next) {
+		next = t->next;
+		db_close(t->db);
+		free(t->path);
+		free(t);
+	}
+}
+
+static void thread_db_init(void)
+{
+	pthread_key_create(&thread_db_key, thread_db_close_all);
+}
+
+sqlite3 *db_thread(const char *path, char **err)
+{
+	pthread_once(&thread_db_once, thread_db_init);
+	struct thread_db *head = pthread_getspecific(thread_db_key);
+	for (struct thread_db *t = head; t; t = t->next)
+		if (strcmp(t->path, path) == 0)
+			return t->db;
+	sqlite3 *db = db_open(path, 0, err);
+	if (!db)
+		return NULL;
+	struct thread_db *t = calloc(1, sizeof *t);
+	if (!t || !(t->path = strdup(path))) {
+		free(t);
+		db_close(db);
+		buf_error(err, "out of memory");
+		return NULL;
+	}
+	t->db = db;
+	t->next = head;
+	pthread_setspecific(thread_db_key, t);
+	return db;
+}

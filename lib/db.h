@@ -26,6 +26,10 @@ sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql);
 /* Run one or more statements without results; 0 ok, -1 with *err set (caller frees). */
 int db_exec(sqlite3 *db, const char *sql, char **err);
 
+/* The calling thread's own connection to path, opened (without migrating: start-up does that) on
+ * first use and closed when the thread exits. For FastCGI worker threads. NULL with *err set. */
+sqlite3 *db_thread(const char *path, char **err);
+
 /* Finalizes cached statements and closes the connection; NULL is ignored. */
 void db_close(sqlite3 *db);
 

@@ -28,6 +28,17 @@ const struct db_migration db_migrations[] = {
 	 "  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
 	 "  cursor INTEGER\n"
 	 ");\n"},
+	{2, "registry logins",
+	 /* A sessions table: never dropped (see the top of this file). Holds PDS session tokens: the
+	  * database file must stay private to the AppView. */
+	 "CREATE TABLE registry_logins (\n"
+	 "  did TEXT PRIMARY KEY,\n"
+	 "  pds TEXT NOT NULL,\n"
+	 "  password_hash TEXT NOT NULL,\n"   /* crypto_password_hash of the app password */
+	 "  access_jwt TEXT NOT NULL,\n"
+	 "  refresh_jwt TEXT NOT NULL,\n"
+	 "  checked_at INTEGER NOT NULL\n"    /* unix seconds of the last createSession */
+	 ");\n"},
 };
 
 const int db_migrations_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);

@@ -303,6 +303,17 @@ static char *resolve_via_service(const identity_ctx *ctx, const char *handle)
 	return did;
 }
 
+identity_ctx identity_ctx_from_config(const config *cfg)
+{
+	return (identity_ctx){
+		.plc_url = config_str(cfg, "identity.plc_url"),
+		.handle_resolver_url = config_str(cfg, "identity.handle_resolver_url"),
+		.test_mode = config_bool(cfg, "server.test_mode"),
+		.cache_ttl = (long)config_int(cfg, "identity.cache_ttl"),
+		.timeout_s = (long)config_int(cfg, "http.timeout"),
+	};
+}
+
 int identity_resolve_handle(const identity_ctx *ctx, const char *handle, char **did, char **err)
 {
 	*did = NULL;

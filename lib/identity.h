@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+#include "config.h"
 #include "crypto.h"
 #include "http.h"
 
@@ -28,6 +29,10 @@ typedef struct {
 	crypto_key *key;
 	json_object *doc;    /* the DID document */
 } identity;
+
+/* The resolver settings every ATCR program shares (identity.plc_url, identity.handle_resolver_url,
+ * identity.cache_ttl, server.test_mode, http.timeout); .db is left NULL. */
+identity_ctx identity_ctx_from_config(const config *cfg);
 
 /* The users table the cache lives in, for the owning program's migration list. */
 extern const char identity_cache_schema_sql[];

@@ -71,6 +71,8 @@ start_hold() {
 	return 1
 }
 stop_hold() { kill -TERM "$hold_pid"; wait "$hold_pid"; local rc=$?; hold_pid=""; return $rc; }
+# lighttpd also spawns the AppView (its vhost is unused here): keep its files in the test directory.
+export ATCR_DATABASE_PATH=$tmp/appview.db ATCR_AUTH_KEY_PATH=$tmp/auth/key.pem
 HOLD_PORT=$HOLD_PORT HOLD_FCGI=127.0.0.1:$FCGI_PORT HOLD_SENDFILE_ROOT=$tmp/hold/blobs APPVIEW_PORT=${ATCR_TEST_APPVIEW_PORT:-15080} \
 	ATCR_APPVIEW_BIN="$build/cgi/atcr-appview" "$top/scripts/lighttpd-run" start "$tmp/web" >/dev/null
 start_hold

@@ -19,6 +19,8 @@ RUNNER=scripts/lighttpd-run
 [ -x "$RUNNER" ] || { echo "Bail out! run from the repo root"; exit 1; }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/atcr-http.XXXXXX")
+# The AppView opens its index and token key at start-up: keep both in the temporary directory.
+export ATCR_DATABASE_PATH="$T/index.db" ATCR_AUTH_KEY_PATH="$T/auth/key.pem"
 RUN=$T/run
 n=0
 failed=0
