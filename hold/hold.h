@@ -66,6 +66,8 @@ extern const fcgi_route hold_routes[];
 void hold_layer_error(fcgi_req *r, int status, const char *message);
 /* xrpc.c: an XRPC error response {"error","message"}. Returns 0 (the request is answered). */
 int hold_xrpc_error(fcgi_req *r, int status, const char *error, const char *message);
+/* A 200 answer whose body is an object of string fields: name, value, ..., NULL. Returns 0. */
+int hold_reply(fcgi_req *r, ...) __attribute__((sentinel));
 /* Parse a JSON object body (up to max bytes); NULL after answering with an XRPC error. */
 struct json_object *hold_read_json(fcgi_req *r, size_t max);
 /* A string field of an object, or NULL. */

@@ -55,10 +55,7 @@ int upload_initiate(fcgi_req *r)
 		goto out;
 	}
 	log_info("upload %s started by %s for %s", id, caller, digest);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "uploadId", json_object_new_string(id));
-	fcgi_send_json(r, 200, o);
-	json_object_put(o);
+	hold_reply(r, "uploadId", id, NULL);
 out:
 	json_object_put(in);
 	free(caller);
@@ -134,10 +131,7 @@ int upload_part(fcgi_req *r)
 		if (st != BS_OK) {
 			send_bs_error(r, st, "UploadFailed");
 		} else {
-			json_object *o = json_object_new_object();
-			json_object_object_add(o, "etag", json_object_new_string(etag));
-			fcgi_send_json(r, 200, o);
-			json_object_put(o);
+			hold_reply(r, "etag", etag, NULL);
 		}
 	}
 	free(caller);
@@ -186,11 +180,7 @@ int upload_complete(fcgi_req *r)
 		goto out;
 	}
 	log_info("upload %s completed by %s: %s (%lld bytes, %zu parts)", id, caller, digest, size, np);
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "status", json_object_new_string("completed"));
-	json_object_object_add(o, "digest", json_object_new_string(digest));
-	fcgi_send_json(r, 200, o);
-	json_object_put(o);
+	hold_reply(r, "status", "completed", "digest", digest, NULL);
 out:
 	free(parts);
 	json_object_put(in);
@@ -211,10 +201,7 @@ int upload_abort(fcgi_req *r)
 		send_bs_error(r, st, "AbortFailed");
 		goto out;
 	}
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "status", json_object_new_string("aborted"));
-	fcgi_send_json(r, 200, o);
-	json_object_put(o);
+	hold_reply(r, "status", "aborted", NULL);
 out:
 	json_object_put(in);
 	free(caller);

@@ -1,5 +1,6 @@
 /* xrpc.c - the hold's route table and XRPC plumbing (errors, JSON bodies). */
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,19 @@ void hold_layer_error(fcgi_req *r, int status, const char *message)
 			   : status >= 500 ? "InternalServerError"
 					   : "InvalidRequest";
 	hold_xrpc_error(r, status, name, message);
+}
+
+int hold_reply(fcgi_req *r, ...)
+{
+	json_object *o = json_object_new_object();
+	va_list ap;
+	va_start(ap, r);
+	for (const char *name; (name = va_arg(ap, const char *));)
+		json_object_object_add(o, name, json_object_new_string(va_arg(ap, const char *)));
+	va_end(ap);
+	fcgi_send_json(r, 200, o);
+	json_object_put(o);
+	return 0;
 }
 
 json_object *hold_read_json(fcgi_req *r, size_t max)

@@ -53,38 +53,23 @@ static char *b64_encode_with(const char *alpha, int pad, const void *data, size_
 	return out;
 }
 
-/* Strict decoder: padding optional but, when present, must be complete; unused trailing bits must
- * be zero so each byte string has exactly one accepted encoding (besides the padding choice). */
-static int b64_decode_with(const char *alpha, const char *s, size_t slen, unsigned char **out,
-			   size_t *outlen)
+/* Decode n characters of alpha, width bits each, into bytes (NUL-terminated, caller frees *out). The
+ * unused trailing bits must be zero, so each byte string has exactly one accepted encoding. */
+static int unpack_bits(const char *alpha, int width, const char *s, size_t n, unsigned char **out,
+		       size_t *outlen)
 {
-	size_t n = slen, npad = 0, i, o = 0, rem;
 	uint32_t acc = 0;
 	int bits = 0;
-	unsigned char *buf;
-
-	*out = NULL;
-	*outlen = 0;
-	if (!s)
-		return -1;
-	while (n > 0 && s[n - 1] == '=') {
-		n--;
-		npad++;
-	}
-	rem = n % 4;
-	if (rem == 1 || npad > 2)
-		return -1;
-	if (npad && (rem == 0 || (n + npad) % 4 != 0))
-		return -1;
-	buf = malloc(n / 4 * 3 + 3);
+	size_t o = 0;
+	unsigned char *buf = malloc(n * (size_t)width / 8 + 1);
 	if (!buf)
 		return -1;
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		int v = alpha_index(alpha, s[i]);
 		if (v < 0)
 			goto bad;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
+		acc = acc << width | (uint32_t)v;
+		bits += width;
 		if (bits >= 8) {
 			bits -= 8;
 			buf[o++] = (unsigned char)(acc >> bits);
@@ -100,6 +85,28 @@ static int b64_decode_with(const char *alpha, const char *s, size_t slen, unsign
 bad:
 	free(buf);
 	return -1;
+}
+
+/* Strict decoder: padding optional but, when present, must be complete (see unpack_bits). */
+static int b64_decode_with(const char *alpha, const char *s, size_t slen, unsigned char **out,
+			   size_t *outlen)
+{
+	size_t n = slen, npad = 0, rem;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!s)
+		return -1;
+	while (n > 0 && s[n - 1] == '=') {
+		n--;
+		npad++;
+	}
+	rem = n % 4;
+	if (rem == 1 || npad > 2)
+		return -1;
+	if (npad && (rem == 0 || (n + npad) % 4 != 0))
+		return -1;
+	return unpack_bits(alpha, 6, s, n, out, outlen);
 }
 
 char *enc_b64url_encode(const void *data, size_t len)
@@ -234,10 +241,7 @@ char *enc_base32_lower_encode(const void *data, size_t len)
 
 int enc_base32_lower_decode(const char *s, unsigned char **out, size_t *outlen)
 {
-	size_t slen, o = 0, i;
-	uint32_t acc = 0;
-	int bits = 0;
-	unsigned char *buf;
+	size_t slen;
 
 	*out = NULL;
 	*outlen = 0;
@@ -247,30 +251,7 @@ int enc_base32_lower_decode(const char *s, unsigned char **out, size_t *outlen)
 	/* lengths 1, 3, 6 (mod 8) cannot come from whole bytes */
 	if (slen % 8 == 1 || slen % 8 == 3 || slen % 8 == 6)
 		return -1;
-	buf = malloc(slen * 5 / 8 + 1);
-	if (!buf)
-		return -1;
-	for (i = 0; i < slen; i++) {
-		int v = alpha_index(b32_alpha, s[i]);
-		if (v < 0)
-			goto bad;
-		acc = acc << 5 | (uint32_t)v;
-		bits += 5;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	if (acc != 0)
-		goto bad;
-	buf[o] = '\0';
-	*out = buf;
-	*outlen = o;
-	return 0;
-bad:
-	free(buf);
-	return -1;
+	return unpack_bits(b32_alpha, 5, s, slen, out, outlen);
 }
 
 char *enc_hex_encode(const void *data, size_t len)
