@@ -44,6 +44,19 @@ while IFS= read -r line; do
 done <"$data/client.tap"
 t "pds_client ran to its plan (exit $rc)" 'grep -q "^1\.\." "$data/client.tap"'
 
+# svctoken_client: service tokens from a session in the index (cache, refresh), folded in the same way.
+DB_PATH="$data/svctoken.db" "$build/tests/integration/svctoken_client" >"$data/svctoken.tap" 2>&1
+rc=$?
+while IFS= read -r line; do
+	case $line in
+	"ok "*) n=$((n + 1)); echo "ok $n - svctoken:${line#ok [0-9]* -}" ;;
+	"not ok "*) n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - svctoken:${line#not ok [0-9]* -}" ;;
+	"1.."*) ;;
+	*) echo "# $line" ;;
+	esac
+done <"$data/svctoken.tap"
+t "svctoken_client ran to its plan (exit $rc)" 'grep -q "^1\.\." "$data/svctoken.tap"'
+
 export ATCR_SERVER_TEST_MODE=true ATCR_IDENTITY_PLC_URL=$PLC_URL ATCR_IDENTITY_HANDLE_RESOLVER_URL=$PDS_URL
 export ATCR_DATABASE_PATH="$data/appview.db" ATCR_LOG_FILE="$data/appview.log"
 out=$("$appview" migrate 2>&1)
