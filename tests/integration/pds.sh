@@ -7,6 +7,18 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${ATCR_BUILD:-$top/build}
 appview="$build/cgi/atcr-appview"
 n=0 fails=0
+# fold NAME TAPFILE: renumber another TAP program's results into this plan.
+fold() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) n=$((n + 1)); echo "ok $n - $1:${line#ok [0-9]* -}" ;;
+		"not ok "*) n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1:${line#not ok [0-9]* -}" ;;
+		"1.."*) ;;
+		*) echo "# $line" ;;
+		esac
+	done <"$2"
+}
 t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi; }
 data=$(mktemp -d /tmp/atcr-pds-test.XXXXXX)
 cleanup() {
@@ -34,27 +46,13 @@ export HANDLE DID APP_PASSWORD
 # pds_client is a TAP program of its own: fold its results into this plan.
 "$build/tests/integration/pds_client" >"$data/client.tap" 2>&1
 rc=$?
-while IFS= read -r line; do
-	case $line in
-	"ok "*) n=$((n + 1)); echo "ok $n - pds_client:${line#ok [0-9]* -}" ;;
-	"not ok "*) n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - pds_client:${line#not ok [0-9]* -}" ;;
-	"1.."*) ;;
-	*) echo "# $line" ;;
-	esac
-done <"$data/client.tap"
+fold pds_client "$data/client.tap"
 t "pds_client ran to its plan (exit $rc)" 'grep -q "^1\.\." "$data/client.tap"'
 
 # svctoken_client: service tokens from a session in the index (cache, refresh), folded in the same way.
 DB_PATH="$data/svctoken.db" "$build/tests/integration/svctoken_client" >"$data/svctoken.tap" 2>&1
 rc=$?
-while IFS= read -r line; do
-	case $line in
-	"ok "*) n=$((n + 1)); echo "ok $n - svctoken:${line#ok [0-9]* -}" ;;
-	"not ok "*) n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - svctoken:${line#not ok [0-9]* -}" ;;
-	"1.."*) ;;
-	*) echo "# $line" ;;
-	esac
-done <"$data/svctoken.tap"
+fold svctoken "$data/svctoken.tap"
 t "svctoken_client ran to its plan (exit $rc)" 'grep -q "^1\.\." "$data/svctoken.tap"'
 
 export ATCR_SERVER_TEST_MODE=true ATCR_IDENTITY_PLC_URL=$PLC_URL ATCR_IDENTITY_HANDLE_RESOLVER_URL=$PDS_URL

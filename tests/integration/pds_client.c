@@ -15,16 +15,6 @@
 
 #define HOLD_DID "did:web:localhost%3A8080"
 
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-	if (!v || !*v) {
-		fprintf(stderr, "pds_client: %s is not set\n", name);
-		exit(2);
-	}
-	return v;
-}
-
 /* Verify a token against key and the expected claims at time now; 0 when everything holds. */
 static int verify_token(const char *token, const crypto_key *key, long long now, const char *aud, const char *lxm)
 {
@@ -55,9 +45,9 @@ static char *tamper(const char *token, int part)
 
 int main(void)
 {
-	const char *pds = env("PDS_URL"), *plc = env("PLC_URL");
-	const char *handle = env("HANDLE"), *did = env("DID"), *app_password = env("APP_PASSWORD");
-	const char *handle2 = env("HANDLE2"), *did2 = env("DID2");
+	const char *pds = tap_env("PDS_URL"), *plc = tap_env("PLC_URL");
+	const char *handle = tap_env("HANDLE"), *did = tap_env("DID"), *app_password = tap_env("APP_PASSWORD");
+	const char *handle2 = tap_env("HANDLE2"), *did2 = tap_env("DID2");
 	http_opts o = {.timeout_s = 30, .connect_timeout_s = 5, .max_response = 16 << 20, .allow_private = 1};
 	char *err = NULL;
 

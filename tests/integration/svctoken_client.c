@@ -14,16 +14,6 @@
 
 #define AUD "did:web:localhost%3A8080"
 
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-	if (!v || !*v) {
-		fprintf(stderr, "svctoken_client: %s is not set\n", name);
-		exit(2);
-	}
-	return v;
-}
-
 static char *column(sqlite3 *db, const char *sql, const char *did)
 {
 	sqlite3_stmt *st = db_prepare(db, sql);
@@ -46,10 +36,10 @@ static void set_column(sqlite3 *db, const char *sql, const char *value, const ch
 
 int main(void)
 {
-	const char *pds = env("PDS_URL"), *handle = env("HANDLE"), *did = env("DID"), *pw = env("APP_PASSWORD");
+	const char *pds = tap_env("PDS_URL"), *handle = tap_env("HANDLE"), *did = tap_env("DID"), *pw = tap_env("APP_PASSWORD");
 	char *err = NULL;
 	http_opts o = {.timeout_s = 30, .connect_timeout_s = 5, .max_response = 1 << 20, .allow_private = 1};
-	sqlite3 *db = db_open(env("DB_PATH"), 1, &err);
+	sqlite3 *db = db_open(tap_env("DB_PATH"), 1, &err);
 	ok(db != NULL, "index opened and migrated: %s", err ? err : "ok");
 	if (!db)
 		return tap_done();

@@ -67,6 +67,18 @@ static const char *vector_path(const char *rel)
 	return path;
 }
 
+/* An environment variable a test program cannot run without (exit 2 when missing). */
+static const char *tap_env(const char *name) __attribute__((unused));
+static const char *tap_env(const char *name)
+{
+	const char *v = getenv(name);
+	if (!v || !*v) {
+		fprintf(stderr, "%s is not set\n", name);
+		exit(2);
+	}
+	return v;
+}
+
 static int tap_done(void) __attribute__((unused));
 static int tap_done(void)
 {
