@@ -1,9 +1,7 @@
 /* appview.c - atcr-appview: main (CLI commands, FastCGI serving) and the route table. */
 #include "appview.h"
 
-#include <errno.h>
 #include <fcgiapp.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,15 +1,13 @@
 /* main.c - atcr-hold: start-up (identity, key, captain), the CLI, and serving FastCGI with background
  * jobs. */
-#include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "db.h"
 #include "hold.h"
 #include "log.h"
@@ -20,15 +18,6 @@
 #ifndef ATCR_VERSION
 #define ATCR_VERSION "unknown"
 #endif
-
-static int set_err(char **err, const char *what, const char *detail)
-{
-	size_t n = strlen(what) + (detail ? strlen(detail) : 0) + 3;
-	*err = malloc(n);
-	if (*err)
-		snprintf(*err, n, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
-	return -1;
-}
 
 /* Write or refresh the captain record from the configuration (deployedAt is kept). */
 static int write_captain(const hold_ctx *h, char **err)
@@ -82,10 +71,10 @@ int hold_init(hold_ctx *h, const config *cfg, char **err)
 	h->public_url = strndup(url, n);
 	h->did = hold_did_from_url(h->public_url);
 	if (!h->did)
-		return set_err(err, "server.public_url cannot be a did:web (scheme://host[:port] only)", url);
+		return buf_error(err, "server.public_url cannot be a did:web (scheme://host[:port] only): %s", url);
 	const char *owner = config_str(cfg, "hold.owner");
 	if (!syntax_did_ok(owner))
-		return set_err(err, "hold.owner must be the owner's DID (HOLD_HOLD_OWNER)", *owner ? owner : "(empty)");
+		return buf_error(err, "hold.owner must be the owner's DID (HOLD_HOLD_OWNER): %s", *owner ? owner : "(empty)");
 	h->owner = strdup(owner);
 	h->is_public = config_bool(cfg, "hold.public");
 	h->allow_all_crew = config_bool(cfg, "hold.allow_all_crew");
@@ -94,28 +83,28 @@ int hold_init(hold_ctx *h, const config *cfg, char **err)
 	char *e = NULL;
 	h->key = crypto_key_load_or_create(config_str(cfg, "hold.key_path"), CRYPTO_K256, &e);
 	if (!h->key) {
-		set_err(err, "signing key", e);
+		buf_error(err, "signing key: %s", e ? e : "?");
 		free(e);
 		return -1;
 	}
 	h->multikey = multikey_encode(h->key);
 	if (strcmp(config_str(cfg, "storage.driver"), "filesystem") != 0)
-		return set_err(err, "storage.driver: only \"filesystem\" is available", config_str(cfg, "storage.driver"));
+		return buf_error(err, "storage.driver: only \"filesystem\" is available: %s", config_str(cfg, "storage.driver"));
 	h->blobs = blobstore_fs_open(config_str(cfg, "storage.root"), config_int(cfg, "storage.max_part_size"), &e);
 	if (!h->blobs) {
-		set_err(err, "storage", e);
+		buf_error(err, "storage: %s", e ? e : "?");
 		free(e);
 		return -1;
 	}
 	sqlite3 *db = hold_db_open(h->db_path, &e);
 	if (!db) {
-		set_err(err, h->db_path, e);
+		buf_error(err, "%s: %s", h->db_path, e ? e : "?");
 		free(e);
 		return -1;
 	}
 	db_close(db);
 	if (!hold_db(h) || write_captain(h, &e) != 0 || ensure_owner_crew(h, &e) != 0) {
-		set_err(err, "writing the captain and crew records", e);
+		buf_error(err, "writing the captain and crew records: %s", e ? e : "?");
 		free(e);
 		return -1;
 	}

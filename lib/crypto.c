@@ -19,6 +19,8 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "buf.h"
+
 struct crypto_key {
 	crypto_alg alg;
 	int is_private;
@@ -32,18 +34,6 @@ static const unsigned char k256_order[32] = {
 static const unsigned char p256_order[32] = {
 	0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
-
-static char *errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *errf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 static void set_err(char **err, char *msg)
 {
@@ -212,19 +202,19 @@ crypto_key *crypto_key_load_pem(const char *path, char **err)
 
 	f = fopen(path, "r");
 	if (!f) {
-		set_err(err, errf("%s: %s", path, strerror(errno)));
+		set_err(err, buf_strf("%s: %s", path, strerror(errno)));
 		return NULL;
 	}
 	pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (!pkey) {
-		set_err(err, errf("%s: not a PEM private key", path));
+		set_err(err, buf_strf("%s: not a PEM private key", path));
 		return NULL;
 	}
 	alg = pkey_alg(pkey);
 	if (!alg) {
 		EVP_PKEY_free(pkey);
-		set_err(err, errf("%s: unsupported key type (want K-256, P-256 or RSA)", path));
+		set_err(err, buf_strf("%s: unsupported key type (want K-256, P-256 or RSA)", path));
 		return NULL;
 	}
 	return wrap(alg, pkey, 1);
@@ -240,43 +230,43 @@ static int save_pem(const crypto_key *k, const char *path, int no_clobber, char 
 	int fd = -1, rc = -1, dfd;
 
 	if (!k || !k->is_private) {
-		set_err(err, errf("%s: no private key to save", path));
+		set_err(err, buf_strf("%s: no private key to save", path));
 		return -1;
 	}
 	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
 		tmp = NULL;
-		set_err(err, errf("out of memory"));
+		set_err(err, buf_strf("out of memory"));
 		goto out;
 	}
 	fd = mkstemp(tmp); /* created 0600 */
 	if (fd < 0) {
-		set_err(err, errf("%s: %s", tmp, strerror(errno)));
+		set_err(err, buf_strf("%s: %s", tmp, strerror(errno)));
 		goto out;
 	}
 	if (fchmod(fd, 0600) < 0) {
-		set_err(err, errf("%s: chmod: %s", tmp, strerror(errno)));
+		set_err(err, buf_strf("%s: chmod: %s", tmp, strerror(errno)));
 		goto out;
 	}
 	f = fdopen(fd, "w");
 	if (!f) {
-		set_err(err, errf("%s: %s", tmp, strerror(errno)));
+		set_err(err, buf_strf("%s: %s", tmp, strerror(errno)));
 		goto out;
 	}
 	fd = -1;
 	if (!PEM_write_PrivateKey(f, k->pkey, NULL, NULL, 0, NULL, NULL) || fflush(f) != 0 ||
 	    fsync(fileno(f)) != 0) {
-		set_err(err, errf("%s: write failed: %s", tmp, strerror(errno)));
+		set_err(err, buf_strf("%s: write failed: %s", tmp, strerror(errno)));
 		goto out;
 	}
 	if (fclose(f) != 0) {
 		f = NULL;
-		set_err(err, errf("%s: close: %s", tmp, strerror(errno)));
+		set_err(err, buf_strf("%s: close: %s", tmp, strerror(errno)));
 		goto out;
 	}
 	f = NULL;
 	if (no_clobber ? link(tmp, path) < 0 : rename(tmp, path) < 0) {
 		rc = errno == EEXIST ? -2 : -1;
-		set_err(err, errf("%s %s -> %s: %s", no_clobber ? "link" : "rename", tmp, path,
+		set_err(err, buf_strf("%s %s -> %s: %s", no_clobber ? "link" : "rename", tmp, path,
 				  strerror(errno)));
 		goto out;
 	}
@@ -323,12 +313,12 @@ crypto_key *crypto_key_load_or_create(const char *path, crypto_alg alg, char **e
 
 	if (access(path, F_OK) < 0) {
 		if (errno != ENOENT) {
-			set_err(err, errf("%s: %s", path, strerror(errno)));
+			set_err(err, buf_strf("%s: %s", path, strerror(errno)));
 			return NULL;
 		}
 		k = crypto_key_generate(alg);
 		if (!k) {
-			set_err(err, errf("%s: key generation failed", path));
+			set_err(err, buf_strf("%s: key generation failed", path));
 			return NULL;
 		}
 		rc = save_pem(k, path, 1, &why);
@@ -345,7 +335,7 @@ crypto_key *crypto_key_load_or_create(const char *path, crypto_alg alg, char **e
 	k = crypto_key_load_pem(path, err);
 	if (k && k->alg != alg) {
 		crypto_key_free(k);
-		set_err(err, errf("%s: key has the wrong algorithm", path));
+		set_err(err, buf_strf("%s: key has the wrong algorithm", path));
 		return NULL;
 	}
 	return k;

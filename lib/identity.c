@@ -31,16 +31,6 @@ const char identity_cache_schema_sql[] =
 	");\n"
 	"CREATE INDEX users_handle ON users(handle);\n";
 
-static void set_err(char **err, const char *fmt, const char *a, const char *b)
-{
-	if (!err)
-		return;
-	buf_t m = BUF_INIT;
-	buf_printf(&m, fmt, a ? a : "", b ? b : "");
-	free(*err);
-	*err = buf_detach(&m);
-}
-
 static http_opts opts_for(const identity_ctx *ctx)
 {
 	http_opts o = {0};
@@ -61,7 +51,7 @@ char *identity_dns_txt_did(const char *txt)
 char *identity_did_web_url(const char *did, int test_mode, char **err)
 {
 	if (strncmp(did, "did:web:", 8) != 0 || !syntax_did_ok(did)) {
-		set_err(err, "not a did:web: %s%s", did, NULL);
+		buf_error(err, "not a did:web: %s", did);
 		return NULL;
 	}
 	buf_t u = BUF_INIT;
@@ -77,7 +67,7 @@ char *identity_did_web_url(const char *did, int test_mode, char **err)
 			p += 2;
 		} else if (*p == '%' || *p == '/' || *p == '?' || *p == '#' || *p == '@') {
 			buf_free(&u);
-			set_err(err, "unsupported character in did:web: %s%s", did, NULL);
+			buf_error(err, "unsupported character in did:web: %s", did);
 			return NULL;
 		} else {
 			buf_append(&u, p, 1);
@@ -119,7 +109,7 @@ int identity_parse_doc(const char *did, json_object *doc, identity *out, char **
 {
 	const char *id = str_field(doc, "id");
 	if (!id || strcmp(id, did) != 0) {
-		set_err(err, "DID document id %s does not match %s", id ? id : "(none)", did);
+		buf_error(err, "DID document id %s does not match %s", id ? id : "(none)", did);
 		return -1;
 	}
 	json_object *aka;
@@ -135,19 +125,19 @@ int identity_parse_doc(const char *did, json_object *doc, identity *out, char **
 	const char *type = str_field(svc, "type"), *endpoint = str_field(svc, "serviceEndpoint");
 	if (!svc || !type || strcmp(type, "AtprotoPersonalDataServer") != 0 || !endpoint ||
 	    (strncmp(endpoint, "https://", 8) != 0 && strncmp(endpoint, "http://", 7) != 0)) {
-		set_err(err, "DID document of %s has no #atproto_pds service endpoint%s", did, NULL);
+		buf_error(err, "DID document of %s has no #atproto_pds service endpoint", did);
 		return -1;
 	}
 	json_object *vm = find_by_fragment(doc, "verificationMethod", did, "atproto");
 	const char *vtype = str_field(vm, "type"), *mb = str_field(vm, "publicKeyMultibase");
 	if (!vm || !vtype || !mb) {
-		set_err(err, "DID document of %s has no #atproto verification method%s", did, NULL);
+		buf_error(err, "DID document of %s has no #atproto verification method", did);
 		return -1;
 	}
 	char *kerr = NULL;
 	crypto_key *key = multikey_from_verification_method(vtype, mb, &kerr);
 	if (!key) {
-		set_err(err, "DID document of %s: bad #atproto key: %s", did, kerr);
+		buf_error(err, "DID document of %s: bad #atproto key: %s", did, kerr ? kerr : "?");
 		free(kerr);
 		return -1;
 	}
@@ -173,11 +163,11 @@ static json_object *fetch_json(const identity_ctx *ctx, const char *url, char **
 	http_response resp = {0};
 	json_object *j = NULL;
 	if (http_do(&o, &req, &resp) != 0) {
-		set_err(err, "fetching %s: %s", url, resp.error);
+		buf_error(err, "fetching %s: %s", url, resp.error ? resp.error : "failed");
 	} else if (resp.status != 200) {
 		char st[16];
 		snprintf(st, sizeof st, "%ld", resp.status);
-		set_err(err, "fetching %s: HTTP status %s", url, st);
+		buf_error(err, "fetching %s: HTTP status %s", url, st);
 	} else {
 		json_tokener *tok = json_tokener_new();
 		j = json_tokener_parse_ex(tok, resp.body.data ? resp.body.data : "", (int)resp.body.len);
@@ -185,7 +175,7 @@ static json_object *fetch_json(const identity_ctx *ctx, const char *url, char **
 		if (!j || !json_object_is_type(j, json_type_object)) {
 			json_object_put(j);
 			j = NULL;
-			set_err(err, "fetching %s: not a JSON object%s", url, NULL);
+			buf_error(err, "fetching %s: not a JSON object", url);
 		}
 	}
 	http_response_free(&resp);
@@ -196,7 +186,7 @@ json_object *identity_fetch_doc(const identity_ctx *ctx, const char *did, char *
 {
 	char *url = NULL;
 	if (!syntax_did_ok(did)) {
-		set_err(err, "invalid DID: %s%s", did, NULL);
+		buf_error(err, "invalid DID: %s", did);
 		return NULL;
 	}
 	if (strncmp(did, "did:plc:", 8) == 0) {
@@ -213,7 +203,7 @@ json_object *identity_fetch_doc(const identity_ctx *ctx, const char *did, char *
 		if (!url)
 			return NULL;
 	} else {
-		set_err(err, "unsupported DID method: %s%s", did, NULL);
+		buf_error(err, "unsupported DID method: %s", did);
 		return NULL;
 	}
 	json_object *doc = fetch_json(ctx, url, err);
@@ -318,7 +308,7 @@ int identity_resolve_handle(const identity_ctx *ctx, const char *handle, char **
 {
 	*did = NULL;
 	if (!syntax_handle_ok(handle)) {
-		set_err(err, "invalid handle: %s%s", handle, NULL);
+		buf_error(err, "invalid handle: %s", handle);
 		return -1;
 	}
 	char *h = syntax_handle_normalize(handle);
@@ -329,8 +319,8 @@ int identity_resolve_handle(const identity_ctx *ctx, const char *handle, char **
 	if (!*did)
 		*did = resolve_well_known(ctx, h);
 	if (!*did)
-		set_err(err, "could not resolve handle %s (no resolver answer, no _atproto TXT record, no "
-			     "/.well-known/atproto-did)%s", h, NULL);
+		buf_error(err, "could not resolve handle %s (no resolver answer, no _atproto TXT record, no "
+			     "/.well-known/atproto-did)", h);
 	free(h);
 	return *did ? 0 : -1;
 }
@@ -413,7 +403,7 @@ int identity_resolve(const identity_ctx *ctx, const char *who, int force, identi
 	memset(out, 0, sizeof *out);
 	if (strncmp(who, "did:", 4) == 0) {
 		if (!syntax_did_ok(who)) {
-			set_err(err, "invalid DID: %s%s", who, NULL);
+			buf_error(err, "invalid DID: %s", who);
 			return -1;
 		}
 		if (!force && cache_load(ctx, "did", who, out) == 0)
@@ -421,7 +411,7 @@ int identity_resolve(const identity_ctx *ctx, const char *who, int force, identi
 		did = strdup(who);
 	} else {
 		if (!syntax_handle_ok(who)) {
-			set_err(err, "invalid handle: %s%s", who, NULL);
+			buf_error(err, "invalid handle: %s", who);
 			return -1;
 		}
 		asked_handle = syntax_handle_normalize(who);
@@ -453,8 +443,7 @@ int identity_resolve(const identity_ctx *ctx, const char *who, int force, identi
 		out->handle = strdup("handle.invalid");
 	}
 	if (asked_handle && !out->handle_verified) {
-		set_err(err, "handle %s resolves to %s, whose document does not claim it back", asked_handle, did);
-		identity_free(out);
+		buf_error(err, "handle %s resolves to %s, whose document does not claim it back", asked_handle, did);
 		goto done;
 	}
 	cache_store(ctx, out);

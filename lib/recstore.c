@@ -24,35 +24,24 @@ const char recstore_schema_sql[] =
 	"  PRIMARY KEY (collection, rkey)\n"
 	");\n";
 
-static int set_err(char **err, const char *msg, const char *detail)
-{
-	if (err) {
-		buf_t b = BUF_INIT;
-		buf_printf(&b, "%s%s%s", msg, detail ? ": " : "", detail ? detail : "");
-		free(*err);
-		*err = buf_detach(&b);
-	}
-	return -1;
-}
-
 int recstore_put(sqlite3 *db, const char *collection, const char *rkey, const json_object *record,
 		 char **cid_out, char **err)
 {
 	json_object *type;
 	if (!syntax_nsid_ok(collection))
-		return set_err(err, "invalid collection NSID", collection);
+		return buf_error(err, "invalid collection NSID: %s", collection);
 	if (!syntax_rkey_ok(rkey))
-		return set_err(err, "invalid record key", rkey);
+		return buf_error(err, "invalid record key: %s", rkey);
 	if (!json_object_is_type(record, json_type_object) ||
 	    !json_object_object_get_ex(record, "$type", &type) || !json_object_is_type(type, json_type_string) ||
 	    strcmp(json_object_get_string(type), collection) != 0)
-		return set_err(err, "record $type must equal the collection", collection);
+		return buf_error(err, "record $type must equal the collection: %s", collection);
 	buf_t bytes = BUF_INIT;
 	cid_t cid;
 	char *cidstr = NULL, *cerr = NULL;
 	int rc = -1;
 	if (dagcbor_cid(record, &cid, &bytes, &cerr) != 0) {
-		set_err(err, "record is not valid atproto data", cerr);
+		buf_error(err, "record is not valid atproto data: %s", cerr ? cerr : "?");
 		goto out;
 	}
 	cidstr = cid_format(&cid);
@@ -80,7 +69,7 @@ int recstore_put(sqlite3 *db, const char *collection, const char *rkey, const js
 	}
 	goto out;
 dberr:
-	set_err(err, "record store", sqlite3_errmsg(db));
+	buf_error(err, "record store: %s", sqlite3_errmsg(db));
 out:
 	free(cerr);
 	free(cidstr);

@@ -9,17 +9,6 @@
 #include "jwt.h"
 #include "syntax.h"
 
-static int fail(char **err, const char *msg, const char *detail)
-{
-	if (err) {
-		buf_t b = BUF_INIT;
-		buf_printf(&b, "%s%s%s", msg, detail ? ": " : "", detail ? detail : "");
-		free(*err);
-		*err = buf_detach(&b);
-	}
-	return -1;
-}
-
 int svcauth_aud_ok(const char *aud, const char *service_did)
 {
 	size_t n = strlen(service_did);
@@ -31,7 +20,7 @@ int svcauth_verify(const identity_ctx *ictx, const char *authorization, const ch
 {
 	*caller_did = NULL;
 	if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
-		return fail(err, "a Bearer service token is required", NULL);
+		return buf_error(err, "a Bearer service token is required");
 	const char *token = authorization + 7;
 	while (*token == ' ')
 		token++;
@@ -40,11 +29,11 @@ int svcauth_verify(const identity_ctx *ictx, const char *authorization, const ch
 	char *jerr = NULL;
 	int rc = -1;
 	if (jwt_decode(token, &t, &jerr) != 0) {
-		fail(err, "malformed token", jerr);
+		buf_error(err, "malformed token: %s", jerr ? jerr : "?");
 		goto out;
 	}
 	if (!t.alg || (strcmp(t.alg, "ES256K") != 0 && strcmp(t.alg, "ES256") != 0)) {
-		fail(err, "token algorithm not allowed", t.alg ? t.alg : "(none)");
+		buf_error(err, "token algorithm not allowed: %s", t.alg ? t.alg : "(none)");
 		goto out;
 	}
 	const char *iss = jwt_claim_str(&t, "iss");
@@ -54,22 +43,22 @@ int svcauth_verify(const identity_ctx *ictx, const char *authorization, const ch
 		buf_append(&did, iss, strcspn(iss, "#"));
 	if (!iss || !syntax_did_ok(buf_str(&did))) {
 		buf_free(&did);
-		fail(err, "token iss is not a DID", iss);
+		buf_error(err, "token iss is not a DID: %s", iss ? iss : "(none)");
 		goto out;
 	}
 	if (!svcauth_aud_ok(jwt_claim_str(&t, "aud"), service_did)) {
 		buf_free(&did);
-		fail(err, "token audience is not this service", jwt_claim_str(&t, "aud"));
+		buf_error(err, "token audience is not this service: %s", jwt_claim_str(&t, "aud") ? jwt_claim_str(&t, "aud") : "(none)");
 		goto out;
 	}
 	if (jwt_check_claims(&t, now, SVCAUTH_SKEW, NULL, method, &jerr) != 0) {
 		buf_free(&did);
-		fail(err, "token claims refused", jerr);
+		buf_error(err, "token claims refused: %s", jerr ? jerr : "?");
 		goto out;
 	}
 	if (jwt_claim_int(&t, "exp", 0) <= 0) {
 		buf_free(&did);
-		fail(err, "token has no exp", NULL);
+		buf_error(err, "token has no exp");
 		goto out;
 	}
 	for (int attempt = 0; attempt < 2 && rc != 0; attempt++) {
@@ -77,14 +66,14 @@ int svcauth_verify(const identity_ctx *ictx, const char *authorization, const ch
 		free(jerr);
 		jerr = NULL;
 		if (identity_resolve(ictx, buf_str(&did), attempt, &id, &jerr) != 0) {
-			fail(err, "cannot resolve the token issuer", jerr);
+			buf_error(err, "cannot resolve the token issuer: %s", jerr ? jerr : "?");
 			break;
 		}
 		if (jwt_verify(&t, id.key, &jerr) == 0) {
 			*caller_did = strdup(id.did);
 			rc = 0;
 		} else if (attempt == 1) {
-			fail(err, "bad token signature", jerr);
+			buf_error(err, "bad token signature: %s", jerr ? jerr : "?");
 		}
 	}
 	buf_free(&did);

@@ -76,7 +76,8 @@ export ATCR_DATABASE_PATH=$tmp/appview.db ATCR_AUTH_KEY_PATH=$tmp/auth/key.pem
 HOLD_PORT=$HOLD_PORT HOLD_FCGI=127.0.0.1:$FCGI_PORT HOLD_SENDFILE_ROOT=$tmp/hold/blobs APPVIEW_PORT=${ATCR_TEST_APPVIEW_PORT:-15080} \
 	ATCR_APPVIEW_BIN="$build/cgi/atcr-appview" "$top/scripts/lighttpd-run" start "$tmp/web" >/dev/null
 start_hold
-t "atcr-hold serve answers /xrpc/_health through lighttpd" '[ $? -eq 0 ]'
+started=$?
+t "atcr-hold serve answers /xrpc/_health through lighttpd" '[ $started -eq 0 ]'
 ls -l "$tmp/hold/signing.key" >"$tmp/keymode"
 t "signing key created with mode 0600" 'grep -q "^-rw-------" "$tmp/keymode"'
 
@@ -287,7 +288,8 @@ hold_pid=""
 wait "$curl_pid" 2>/dev/null
 t "after kill -9 no part of the interrupted upload is visible" '[ -z "$(find "$tmp/hold/blobs/uploads/$id" -name "part-*" 2>/dev/null)" ]'
 start_hold
-t "the hold restarts" '[ $? -eq 0 ]'
+started=$?
+t "the hold restarts" '[ $started -eq 0 ]'
 t "no assembly leftovers after the restart" '[ "$(find "$tmp/hold/blobs/tmp" -type f | wc -l)" = 0 ]'
 t "the interrupted blob is not visible" '[ "$(getblob "$(read_tok "$DAVE_AT")" "$CRASH")" = 404 ]'
 t "a new upload of the same blob succeeds" '[ "$(upload "$tmp/crash" "$DAVE_AT" 2)" = "200 " ] && [ "$(getblob "$(read_tok "$DAVE_AT")" "$CRASH")" = 200 ] && cmp -s "$tmp/blob" "$tmp/crash"'

@@ -7,6 +7,7 @@
 
 #include "crypto.h"
 #include "encoding.h"
+#include "ecdsa_util.h"
 #include "tap.h"
 
 static const unsigned char k256_half_n[32] = {
@@ -62,17 +63,6 @@ static void test_memeq_random(void)
 static int is_low_s(const unsigned char *sig, const unsigned char *half_n)
 {
 	return memcmp(sig + 32, half_n, 32) <= 0;
-}
-
-/* n - s, big-endian, to make the high-S twin of a signature */
-static void negate_s(unsigned char *sig, const unsigned char *n)
-{
-	int borrow = 0;
-	for (int i = 31; i >= 0; i--) {
-		int d = n[i] - sig[32 + i] - borrow;
-		borrow = d < 0;
-		sig[32 + i] = (unsigned char)(d + (borrow ? 256 : 0));
-	}
 }
 
 static void test_ecdsa(crypto_alg alg, const char *name, const unsigned char *half_n,

@@ -7,6 +7,7 @@
 #include "crypto.h"
 #include "encoding.h"
 #include "multikey.h"
+#include "ecdsa_util.h"
 #include "tap.h"
 
 static const unsigned char k256_n[32] = {
@@ -31,17 +32,6 @@ static int has_tag(json_object *o, const char *tag)
 		if (strcmp(json_object_get_string(json_object_array_get_idx(tags, i)), tag) == 0)
 			return 1;
 	return 0;
-}
-
-/* s := n - s, big-endian */
-static void negate_s(unsigned char *sig, const unsigned char *n)
-{
-	int borrow = 0;
-	for (int i = 31; i >= 0; i--) {
-		int d = n[i] - sig[32 + i] - borrow;
-		borrow = d < 0;
-		sig[32 + i] = (unsigned char)(d + (borrow ? 256 : 0));
-	}
 }
 
 static void test_signature_fixtures(void)

@@ -10,6 +10,7 @@
 #include "mini_httpd.h"
 #include "multikey.h"
 #include "svcauth.h"
+#include "ecdsa_util.h"
 #include "tap.h"
 
 #define SERVICE "did:web:localhost%3A8080"
@@ -84,12 +85,7 @@ static char *high_s(const char *auth)
 	unsigned char *raw = NULL;
 	size_t len = 0;
 	enc_b64url_decode(sig, strlen(sig), &raw, &len);
-	int borrow = 0;
-	for (int i = 31; i >= 0; i--) {
-		int d = n[i] - raw[32 + i] - borrow;
-		borrow = d < 0;
-		raw[32 + i] = (unsigned char)(d + (borrow ? 256 : 0));
-	}
+	negate_s(raw, n);
 	char *b = enc_b64url_encode(raw, len), *out = malloc(strlen(auth) + 8);
 	sprintf(out, "%.*s%s", (int)(sig - auth), auth, b);
 	free(raw);
