@@ -39,6 +39,73 @@ const struct db_migration db_migrations[] = {
 	 "  refresh_jwt TEXT NOT NULL,\n"
 	 "  checked_at INTEGER NOT NULL\n"    /* unix seconds of the last createSession */
 	 ");\n"},
+	{3, "registry index: repositories, manifests, tags, upload sessions",
+	 /* repositories, manifests, manifest_blobs and tags mirror records in users' PDSes (rebuildable
+	  * by backfill); uploads is per-AppView state of unfinished blob uploads. */
+	 "CREATE TABLE repositories (\n"
+	 "  did TEXT NOT NULL,\n"
+	 "  repository TEXT NOT NULL,\n"
+	 "  created_at INTEGER NOT NULL,\n"
+	 "  updated_at INTEGER NOT NULL,\n"       /* last push (unix seconds) */
+	 "  pull_count INTEGER NOT NULL DEFAULT 0,\n"
+	 "  push_count INTEGER NOT NULL DEFAULT 0,\n"
+	 "  last_pull INTEGER,\n"
+	 "  PRIMARY KEY (did, repository)\n"
+	 ");\n"
+	 "CREATE TABLE manifests (\n"
+	 "  did TEXT NOT NULL,\n"
+	 "  repository TEXT NOT NULL,\n"
+	 "  digest TEXT NOT NULL,\n"
+	 "  media_type TEXT NOT NULL,\n"
+	 "  size INTEGER NOT NULL,\n"
+	 "  artifact_type TEXT,\n"                /* artifactType, else the config's media type */
+	 "  subject_digest TEXT,\n"               /* referrers */
+	 "  annotations TEXT,\n"                  /* JSON object or NULL */
+	 "  hold_did TEXT,\n"
+	 "  record_rkey TEXT,\n"                  /* io.atcr.manifest record key (TID) */
+	 "  blob_cid TEXT,\n"                     /* manifestBlob in the PDS */
+	 "  raw BLOB,\n"                          /* the exact bytes; NULL when not cached */
+	 "  created_at INTEGER NOT NULL,\n"
+	 "  PRIMARY KEY (did, repository, digest)\n"
+	 ");\n"
+	 "CREATE INDEX manifests_subject ON manifests(did, repository, subject_digest);\n"
+	 "CREATE TABLE manifest_blobs (\n"        /* config, layers and index children of a manifest */
+	 "  did TEXT NOT NULL,\n"
+	 "  repository TEXT NOT NULL,\n"
+	 "  manifest_digest TEXT NOT NULL,\n"
+	 "  role TEXT NOT NULL,\n"                /* config | layer | manifest */
+	 "  position INTEGER NOT NULL,\n"
+	 "  digest TEXT NOT NULL,\n"
+	 "  size INTEGER NOT NULL,\n"
+	 "  media_type TEXT,\n"
+	 "  platform TEXT,\n"                     /* JSON, index children only */
+	 "  PRIMARY KEY (did, repository, manifest_digest, role, position)\n"
+	 ");\n"
+	 "CREATE INDEX manifest_blobs_digest ON manifest_blobs(digest);\n"
+	 "CREATE TABLE tags (\n"
+	 "  did TEXT NOT NULL,\n"
+	 "  repository TEXT NOT NULL,\n"
+	 "  tag TEXT NOT NULL,\n"
+	 "  digest TEXT NOT NULL,\n"
+	 "  updated_at INTEGER NOT NULL,\n"       /* when the tag was pushed */
+	 "  checked_at INTEGER NOT NULL,\n"       /* when this row was last confirmed with the PDS */
+	 "  PRIMARY KEY (did, repository, tag)\n"
+	 ");\n"
+	 "CREATE TABLE uploads (\n"
+	 "  id TEXT PRIMARY KEY,\n"               /* the id in the Location URL */
+	 "  did TEXT NOT NULL,\n"                 /* who pushes (the token's subject) */
+	 "  repository TEXT NOT NULL,\n"          /* <identity>/<repo> as the client named it */
+	 "  hold_did TEXT NOT NULL,\n"
+	 "  hold_url TEXT NOT NULL,\n"
+	 "  hold_upload_id TEXT NOT NULL,\n"
+	 /* received: bytes hashed and stored in parts; also the optimistic lock (a request stores its
+	  * new state only WHERE received is still what it started from) */
+	 "  received INTEGER NOT NULL DEFAULT 0,\n"
+	 "  parts TEXT NOT NULL DEFAULT '[]',\n"  /* JSON [{partNumber, etag}] */
+	 "  digest_state BLOB NOT NULL,\n"        /* digest_save of the running sha256 */
+	 "  created_at INTEGER NOT NULL,\n"
+	 "  updated_at INTEGER NOT NULL\n"
+	 ");\n"},
 };
 
 const int db_migrations_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);

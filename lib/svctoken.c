@@ -7,10 +7,8 @@
 #include <time.h>
 
 #include "buf.h"
-#include "db.h"
 #include "jwt.h"
-#include "log.h"
-#include "xrpc.h"
+#include "pdssession.h"
 
 #define CACHE_SLOTS 256
 
@@ -77,83 +75,15 @@ void svctoken_cache_clear(void)
 	pthread_mutex_unlock(&cache_lock);
 }
 
-typedef struct {
-	char *pds, *access, *refresh;
-} session;
-
-static void session_free(session *s)
-{
-	free(s->pds);
-	free(s->access);
-	free(s->refresh);
-}
-
-static int session_load(sqlite3 *db, const char *did, session *s)
-{
-	sqlite3_stmt *st = db_prepare(db, "SELECT pds, access_jwt, refresh_jwt FROM registry_logins WHERE did = ?");
-	int rc = -1;
-	if (!st)
-		return -1;
-	sqlite3_bind_text(st, 1, did, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		s->pds = strdup((const char *)sqlite3_column_text(st, 0));
-		s->access = strdup((const char *)sqlite3_column_text(st, 1));
-		s->refresh = strdup((const char *)sqlite3_column_text(st, 2));
-		rc = 0;
-	}
-	sqlite3_reset(st);
-	return rc;
-}
-
-/* Refresh the stored session with its refresh token; 0 ok (s and the row updated). */
-static int session_refresh(sqlite3 *db, const http_opts *o, const char *did, session *s)
-{
-	xrpc_client c = {s->pds, NULL, o};
-	xrpc_session fresh = {0};
-	xrpc_error e = {0};
-	int rc = -1;
-	if (xrpc_refresh_session(&c, s->refresh, &fresh, &e) != 0 || strcmp(fresh.did, did) != 0) {
-		log_info("refreshing the PDS session of %s failed: %s", did, e.error ? e.error : "another account");
-		goto out;
-	}
-	sqlite3_stmt *st = db_prepare(db, "UPDATE registry_logins SET access_jwt = ?, refresh_jwt = ? WHERE did = ?");
-	if (st) {
-		sqlite3_bind_text(st, 1, fresh.access_jwt, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, fresh.refresh_jwt, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, did, -1, SQLITE_STATIC);
-		sqlite3_step(st);
-		sqlite3_reset(st);
-	}
-	free(s->access);
-	free(s->refresh);
-	s->access = fresh.access_jwt;
-	s->refresh = fresh.refresh_jwt;
-	fresh.access_jwt = fresh.refresh_jwt = NULL;
-	log_info("refreshed the PDS session of %s", did);
-	rc = 0;
-out:
-	xrpc_session_free(&fresh);
-	xrpc_error_free(&e);
-	return rc;
-}
-
-/* Errors after which a refreshed session may succeed. */
-static int session_expired(const xrpc_error *e)
-{
-	return (e->status == 400 || e->status == 401) && e->error &&
-	       (strcmp(e->error, "ExpiredToken") == 0 || strcmp(e->error, "InvalidToken") == 0 ||
-		strcmp(e->error, "AuthenticationRequired") == 0);
-}
-
 char *svctoken_get(sqlite3 *db, const http_opts *o, const char *did, const char *aud, const char *lxm, char **err)
 {
 	long long now = (long long)time(NULL);
 	char *key = cache_key(did, aud, lxm), *token = key ? cache_find(key, now) : NULL;
-	session s = {0};
+	pds_session s = {0};
 	xrpc_error e = {0};
 	if (token || !key)
 		goto out;
-	if (!db || session_load(db, did, &s) != 0) {
+	if (!db || pds_session_load(db, did, &s) != 0) {
 		buf_error(err, "no PDS session for %s: log in again (docker login)", did);
 		goto out;
 	}
@@ -161,7 +91,7 @@ char *svctoken_get(sqlite3 *db, const http_opts *o, const char *did, const char 
 		xrpc_client c = {s.pds, s.access, o};
 		xrpc_error_free(&e);
 		token = xrpc_get_service_auth(&c, aud, lxm, 0, &e);
-		if (!token && (attempt > 0 || !session_expired(&e) || session_refresh(db, o, did, &s) != 0))
+		if (!token && (attempt > 0 || !pds_session_expired(&e) || pds_session_refresh(db, o, did, &s) != 0))
 			break;
 	}
 	if (!token) {
@@ -178,7 +108,7 @@ char *svctoken_get(sqlite3 *db, const http_opts *o, const char *did, const char 
 		cache_put(key, token, exp, now);
 out:
 	free(key);
-	session_free(&s);
+	pds_session_free(&s);
 	xrpc_error_free(&e);
 	return token;
 }
