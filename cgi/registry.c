@@ -141,7 +141,7 @@ static const struct {
 	{OCI_ROUTE_MANIFEST, FCGI_PUT, REGTOKEN_PUSH, manifests_put},
 	{OCI_ROUTE_MANIFEST, FCGI_DELETE, REGTOKEN_DELETE, manifests_delete},
 	{OCI_ROUTE_BLOB, FCGI_GET, REGTOKEN_PULL, blobs_get},
-	{OCI_ROUTE_BLOB, FCGI_DELETE, REGTOKEN_DELETE, blobs_delete},
+	{OCI_ROUTE_BLOB, FCGI_DELETE, REGTOKEN_PULL, blobs_delete}, /* always 405 */
 	{OCI_ROUTE_UPLOAD_START, FCGI_POST, REGTOKEN_PUSH, uploads_start},
 	{OCI_ROUTE_UPLOAD, FCGI_GET, REGTOKEN_PUSH, uploads_status},
 	{OCI_ROUTE_UPLOAD, FCGI_PATCH, REGTOKEN_PUSH, uploads_patch},
@@ -175,6 +175,10 @@ int registry_v2(fcgi_req *r)
 	if (bit == FCGI_HEAD)
 		bit = FCGI_GET;
 	oci_code code = oci_route_parse(r->rest, &q.route, &err);
+	if (code == OCI_NOT_FOUND) {
+		registry_send_error(r, 404, "UNSUPPORTED", "no such endpoint in the registry API", NULL);
+		goto out;
+	}
 	if (code != OCI_OK) {
 		registry_fail(&q, code, err, NULL);
 		goto out;
@@ -243,7 +247,10 @@ int registry_owner(reg_req *q)
 	char *err = NULL;
 	if (identity_resolve(&ictx, q->route.name.identity, 0, &id, &err) != 0) {
 		log_info("name %s: %s", q->route.name.identity, err ? err : "does not resolve");
-		registry_fail(q, OCI_NAME_UNKNOWN, "the name's identity does not resolve", NULL);
+		json_object *detail = json_object_new_object();
+		json_object_object_add(detail, "name", json_object_new_string(q->route.name.full));
+		registry_fail(q, OCI_NAME_UNKNOWN, "the name's identity does not resolve", detail);
+		json_object_put(detail);
 		free(err);
 		return -1;
 	}

@@ -99,16 +99,30 @@ if ! start ATCR_CONFIG="$T/appview.yaml"; then
 fi
 ERRLOG=$RUN/logs/lighttpd-error.log
 
-fetch v2 "$BASE/v2/"
+# Run 1 keeps every default: the realm and service come from server.base_url (http://127.0.0.1:5000),
+# whatever Host the request used.
+CFG_BASE=http://127.0.0.1:5000 CFG_SERVICE=127.0.0.1:5000
+fetch v2anon "$BASE/v2/"
+check "GET /v2/ without a token -> 401" status_is v2anon 401
+check "401 carries the Bearer challenge with the token realm" header_is v2anon WWW-Authenticate "Bearer realm=\"$CFG_BASE/auth/token\",service=\"$CFG_SERVICE\""
+check "401 is an OCI error UNAUTHORIZED" body_has v2anon '"code":"UNAUTHORIZED"'
+fetch tok "$BASE/auth/token?service=$CFG_SERVICE&scope=repository:alice.example.com/app:pull"
+TOKEN=$(jq -r .token "$T/tok.b" 2>/dev/null)
+check "an anonymous token from /auth/token" [ "${TOKEN:0:3}" = eyJ ]
+AUTH="Authorization: Bearer $TOKEN"
+fetch badtok -H "Authorization: Bearer ${TOKEN}x" "$BASE/v2/"
+check "a token with a broken signature -> 401" status_is badtok 401
+
+fetch v2 -H "$AUTH" "$BASE/v2/"
 check "GET /v2/ -> 200" status_is v2 200
 check "GET /v2/ body is {}" body_is v2 '{}'
 check "GET /v2/ Docker-Distribution-Api-Version" header_is v2 Docker-Distribution-Api-Version registry/2.0
 check "GET /v2/ Content-Type application/json" header_is v2 Content-Type application/json
 
-fetch v2b "$BASE/v2"
+fetch v2b -H "$AUTH" "$BASE/v2"
 check "GET /v2 (no slash) -> 200" status_is v2b 200
 
-fetch head -I "$BASE/v2/"
+fetch head -H "$AUTH" -I "$BASE/v2/"
 check "HEAD /v2/ -> 200" status_is head 200
 check "HEAD /v2/ keeps the GET Content-Length" header_is head Content-Length 2
 # curl -I writes the headers to -o: anything after the blank line would be a body
@@ -123,7 +137,9 @@ check "GET /v2/x/y -> 404" status_is unknown 404
 check "404 has an OCI error body" body_has unknown '"errors":\[{"code":"\(NAME_UNKNOWN\|UNSUPPORTED\)"'
 check "404 has the API version header" header_is unknown Docker-Distribution-Api-Version registry/2.0
 
-fetch man "$BASE/v2/alice.example.com/app/manifests/latest"
+fetch manauth "$BASE/v2/alice.example.com/app/manifests/latest"
+check "a repository request without a token -> 401 with its scope" header_is manauth WWW-Authenticate "Bearer realm=\"$CFG_BASE/auth/token\",service=\"$CFG_SERVICE\",scope=\"repository:alice.example.com/app:pull\""
+fetch man -H "$AUTH" "$BASE/v2/alice.example.com/app/manifests/latest"
 check "unknown repository -> 404 NAME_UNKNOWN" body_has man '"code":"NAME_UNKNOWN"'
 check "NAME_UNKNOWN names the repository" body_has man '"name":"alice.example.com/app"'
 
@@ -140,12 +156,12 @@ check "unknown path outside /v2 -> 404" status_is nowhere 404
 fetch badq "$BASE/v2/?n=%zz"
 check "malformed query -> 400" status_is badq 400
 
-# lighttpd 1.4.69 answers 411 to chunked bodies unless lighttpd.conf buffers them: a 404 from
-# the AppView proves the request reached it.
-fetch chput -X PUT -H 'Transfer-Encoding: chunked' --data-binary 'layer bytes' "$BASE/v2/a/b/blobs/uploads/u1"
-check "chunked PUT reaches the AppView (404, not 411)" status_is chput 404
-fetch chpatch -X PATCH -H 'Transfer-Encoding: chunked' --data-binary 'layer bytes' "$BASE/v2/a/b/blobs/uploads/u1"
-check "chunked PATCH reaches the AppView (404, not 411)" status_is chpatch 404
+# lighttpd 1.4.69 answers 411 to chunked bodies unless lighttpd.conf buffers them: the AppView's
+# own 401 (an OCI body) proves the request reached it.
+fetch chput -X PUT -H 'Transfer-Encoding: chunked' --data-binary 'layer bytes' "$BASE/v2/a.test/b/blobs/uploads/u1"
+check "chunked PUT reaches the AppView (401, not 411)" body_has chput '"code":"UNAUTHORIZED"'
+fetch chpatch -X PATCH -H 'Transfer-Encoding: chunked' --data-binary 'layer bytes' "$BASE/v2/a.test/b/blobs/uploads/u1"
+check "chunked PATCH reaches the AppView (401, not 411)" body_has chpatch '"code":"UNAUTHORIZED"'
 
 fetch rid -H 'X-Request-Id: test-req-42' "$BASE/health"
 check "a sane X-Request-Id is echoed" header_is rid X-Request-Id test-req-42
