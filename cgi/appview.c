@@ -47,6 +47,8 @@ static void usage(FILE *out)
 		"  config init [FILE]  write a commented configuration with every default (stdout without FILE)\n"
 		"  migrate             create or upgrade the SQLite index\n"
 		"  resolve HANDLE|DID  resolve an identity, bypassing the cache\n"
+		"  expire-uploads [SECONDS]\n"
+		"                      abort blob uploads untouched for SECONDS (86400) on their holds\n"
 		"\n"
 		"options:\n"
 		"  --config FILE       YAML configuration (default: $ATCR_CONFIG); ATCR_* variables override it,\n"
@@ -185,7 +187,7 @@ int main(int argc, char **argv)
 		cmd = "serve";
 	}
 	if (!(strcmp(cmd, "serve") == 0 && nargs == 0) && !(strcmp(cmd, "migrate") == 0 && nargs == 0) &&
-	    !(strcmp(cmd, "resolve") == 0 && nargs == 1)) {
+	    !(strcmp(cmd, "resolve") == 0 && nargs == 1) && !(strcmp(cmd, "expire-uploads") == 0 && nargs <= 1)) {
 		fprintf(stderr, "atcr-appview: bad command: %s\n", cmd);
 		usage(stderr);
 		return 2;
@@ -205,6 +207,16 @@ int main(int argc, char **argv)
 		rc = cli_migrate(cfg);
 	else if (strcmp(cmd, "resolve") == 0)
 		rc = cli_resolve(cfg, args[0]);
+	else if (strcmp(cmd, "expire-uploads") == 0) {
+		char *end = NULL;
+		long long age = nargs ? strtoll(args[0], &end, 10) : 86400;
+		if (nargs && (end == args[0] || *end || age < 0)) {
+			fprintf(stderr, "atcr-appview expire-uploads: SECONDS must be a whole number of seconds\n");
+			rc = 2;
+		} else {
+			rc = cli_expire_uploads(cfg, age);
+		}
+	}
 	else
 		rc = serve(cfg);
 	config_free(cfg);

@@ -1,10 +1,13 @@
-/* cli.c - operator commands: `atcr-appview migrate`, `atcr-appview resolve <handle|did>`. */
+/* cli.c - operator commands: `atcr-appview migrate`, `resolve <handle|did>`, `expire-uploads`. */
 #include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "db.h"
+#include "holdclient.h"
 #include "identity.h"
 
 int cli_migrate(const config *cfg)
@@ -49,5 +52,63 @@ out:
 	free(err);
 	if (db)
 		db_close(db);
+	return rc;
+}
+
+int cli_expire_uploads(const config *cfg, long long max_age)
+{
+	char *err = NULL;
+	const char *path = config_str(cfg, "database.path");
+	sqlite3 *db = db_open(path, 1, &err);
+	int rc = 1, expired = 0, aborted = 0;
+	if (!db) {
+		fprintf(stderr, "atcr-appview expire-uploads: %s: %s\n", path, err ? err : "cannot open");
+		free(err);
+		return 1;
+	}
+	http_opts o = {.timeout_s = (long)config_int(cfg, "http.timeout"), .connect_timeout_s = 10,
+		       .max_response = 1 << 20, .allow_private = config_bool(cfg, "server.test_mode")};
+	long long cutoff = (long long)time(NULL) - max_age;
+	/* Collect first: the hold calls may refresh sessions through the same connection. */
+	sqlite3_stmt *st = db_prepare(db, "SELECT id, did, hold_did, hold_url, hold_upload_id FROM uploads "
+					  "WHERE updated_at < ? ORDER BY updated_at");
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, cutoff);
+	char **rows = NULL;
+	size_t n = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char **grown = realloc(rows, (n + 5) * sizeof *rows);
+		if (!grown)
+			break;
+		rows = grown;
+		for (int i = 0; i < 5; i++)
+			rows[n++] = strdup((const char *)sqlite3_column_text(st, i));
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i + 4 < n; i += 5) {
+		hold_client h = {db, &o, rows[i + 1], rows[i + 2], rows[i + 3]};
+		if (hold_abort_upload(&h, rows[i + 4], &err) == HOLD_OK)
+			aborted++;
+		else
+			fprintf(stderr, "atcr-appview expire-uploads: %s on %s: %s\n", rows[i], rows[i + 2], err);
+		free(err);
+		err = NULL;
+		sqlite3_stmt *del = db_prepare(db, "DELETE FROM uploads WHERE id = ?");
+		if (del) {
+			sqlite3_bind_text(del, 1, rows[i], -1, SQLITE_STATIC);
+			if (sqlite3_step(del) == SQLITE_DONE)
+				expired++;
+			sqlite3_reset(del);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(rows[i]);
+	free(rows);
+	printf("expired %d upload sessions (%d aborted on their holds)\n", expired, aborted);
+	rc = 0;
+out:
+	http_thread_cleanup();
+	db_close(db);
 	return rc;
 }

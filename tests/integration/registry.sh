@@ -177,6 +177,21 @@ done
 wait
 t "three concurrent uploads: all 201 and all read back" '[ "$(cat "$tmp"/par?.s)" = 201201201 ] && [ "$(cat "$tmp"/par?.same | wc -l)" = 3 ]'
 
+# abandoned sessions: expire-uploads aborts them on the hold and forgets them
+req post -X POST -d '' -H "$AUTH" "$base/v2/$name/blobs/uploads/"
+loc=$(hdr post Location)
+req p1 -X PATCH -H "$AUTH" --data-binary @"$tmp/c1" "$base$loc"
+appview() { "$ATCR_BUILD/cgi/atcr-appview" --config "$ATCR_CONFIG" "$@"; }
+appview expire-uploads abc >/dev/null 2>&1
+rc=$?
+t "expire-uploads refuses a malformed age (exit 2)" '[ "$rc" = 2 ]'
+t "expire-uploads 3600 keeps a fresh session" 'appview expire-uploads 3600 | grep -q "^expired 0 " && [ "$(curl -s -o /dev/null -w "%{http_code}" -H "$AUTH" "$base$loc")" = 204 ]'
+sleep 1
+t "the hold has parts of open sessions" '[ -n "$(find "$STACK_DIR/hold/blobs/uploads" -type f)" ]'
+t "expire-uploads 0 aborts every open session on the hold" 'appview expire-uploads 0 | grep -Eq "^expired ([1-9][0-9]*) upload sessions \(\1 aborted on their holds\)"'
+t "then the session is gone" '[ "$(curl -s -o /dev/null -w "%{http_code}" -H "$AUTH" "$base$loc")" = 404 ]'
+t "and the hold keeps no part of any of them" '[ -z "$(find "$STACK_DIR/hold/blobs/uploads" -type f)" ]'
+
 t "the AppView log has no password or token" '! grep -qF "$APP_PASSWORD" "$tmp/stack/appview.log" && ! grep -qF "$TOK" "$tmp/stack/appview.log"'
 
 echo "1..$n"
