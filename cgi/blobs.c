@@ -49,7 +49,7 @@ int registry_pull_hold(reg_req *q, const char *digest, char **hold_did, char **h
 
 int blobs_get(reg_req *q)
 {
-	char *hold_did = NULL, *hold_url = NULL, *err = NULL, *url = NULL;
+	char *hold_did = NULL, *hold_url = NULL, *err = NULL, *url = NULL, *token = NULL;
 	const char *digest = q->route.ref;
 	if (registry_owner(q) != 0)
 		goto out;
@@ -58,11 +58,23 @@ int blobs_get(reg_req *q)
 		registry_fail(q, OCI_BLOB_UNKNOWN, err, NULL);
 		goto out;
 	}
-	hold_client h = {q->db, &q->http, q->subject, hold_did, hold_url};
+	/* Ask as nobody first: public holds need no token, so no PDS round trip. A private hold
+	 * refuses that, and then the caller's own service token decides. */
+	hold_client h = {q->db, &q->http, NULL, hold_did, hold_url};
 	long long size = -1;
 	int found = hold_blob_stat(&h, digest, &size, &err);
+	if (found == HOLD_REFUSED && *q->subject) {
+		free(err);
+		err = NULL;
+		h.user_did = q->subject;
+		found = hold_blob_stat(&h, digest, &size, &err);
+	}
+	if (found == HOLD_REFUSED && !*q->subject) {
+		registry_challenge(q, REGTOKEN_PULL);
+		goto out;
+	}
 	if (found < 0) {
-		log_warn("blob %s on %s: %s", digest, hold_did, err);
+		log_info("blob %s on %s for %s: %s", digest, hold_did, *q->subject ? q->subject : "anonymous", err);
 		registry_fail(q, found == HOLD_REFUSED ? OCI_DENIED : REG_INTERNAL,
 			      found == HOLD_REFUSED ? "the hold refuses you this blob" : "the hold did not answer", NULL);
 		goto out;
@@ -79,14 +91,23 @@ int blobs_get(reg_req *q)
 		fcgi_write(q->r, "", 0);
 		goto out;
 	}
-	url = hold_blob_url(hold_url, hold_did, digest);
+	if (h.user_did && !(token = hold_read_token(&h, &err))) {
+		log_warn("blob %s on %s: no read token for %s: %s", digest, hold_did, q->subject, err);
+		registry_fail(q, REG_INTERNAL, "no token for the hold", NULL);
+		goto out;
+	}
+	url = hold_blob_url(hold_url, hold_did, digest, token);
 	fcgi_add_header(q->r, "Location", "%s", url);
+	/* A URL with a token is the caller's alone. */
+	if (token)
+		fcgi_add_header(q->r, "Cache-Control", "private, no-store");
 	fcgi_send(q->r, 307, NULL, "", 0);
 out:
 	free(hold_did);
 	free(hold_url);
 	free(err);
 	free(url);
+	free(token);
 	return 0;
 }
 

@@ -119,6 +119,19 @@ int registry_base(fcgi_req *r)
 	return 0;
 }
 
+static const char *action_names(unsigned action)
+{
+	return action == REGTOKEN_PULL ? "pull" : action == REGTOKEN_DELETE ? "delete" : "pull,push";
+}
+
+int registry_challenge(reg_req *q, unsigned action)
+{
+	char *scope = buf_strf("repository:%s:%s", q->route.name.full, action_names(action));
+	challenge(q->r, scope, *q->subject ? "insufficient_scope" : NULL, "authentication required");
+	free(scope);
+	return 0;
+}
+
 int registry_allowed(const reg_req *q, unsigned want)
 {
 	return regtoken_allows(&q->access, "repository", q->route.name.full, want);
@@ -150,11 +163,6 @@ static const struct {
 	{OCI_ROUTE_TAGS, FCGI_GET, REGTOKEN_PULL, tags_list},
 	{OCI_ROUTE_REFERRERS, FCGI_GET, REGTOKEN_PULL, referrers_list},
 };
-
-static const char *action_names(unsigned action)
-{
-	return action == REGTOKEN_PULL ? "pull" : action == REGTOKEN_DELETE ? "delete" : "pull,push";
-}
 
 static void reg_req_free(reg_req *q)
 {

@@ -37,6 +37,9 @@ int registry_fail(reg_req *q, oci_code code, const char *message, struct json_ob
  * (NAME_UNKNOWN when the identity does not resolve). */
 int registry_owner(reg_req *q);
 
+/* 401 with the Bearer challenge for action on the request's name (a caller who must log in first). */
+int registry_challenge(reg_req *q, unsigned action);
+
 /* 1 when the caller's token grants want (REGTOKEN_PULL/PUSH/DELETE) on the request's name. */
 int registry_allowed(const reg_req *q, unsigned want);
 

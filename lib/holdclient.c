@@ -144,18 +144,27 @@ int hold_abort_upload(const hold_client *h, const char *upload_id, char **err)
 	return out ? HOLD_OK : code;
 }
 
-char *hold_blob_url(const char *hold_url, const char *hold_did, const char *digest)
+char *hold_blob_url(const char *hold_url, const char *hold_did, const char *digest, const char *token)
 {
-	char *did = xrpc_escape(hold_did), *cid = xrpc_escape(digest);
-	char *url = did && cid ? buf_strf("%s/xrpc/com.atproto.sync.getBlob?did=%s&cid=%s", hold_url, did, cid) : NULL;
+	char *did = xrpc_escape(hold_did), *cid = xrpc_escape(digest), *tok = token ? xrpc_escape(token) : NULL;
+	char *url = did && cid && (tok || !token)
+			    ? buf_strf("%s/xrpc/com.atproto.sync.getBlob?did=%s&cid=%s%s%s", hold_url, did, cid,
+				       tok ? "&token=" : "", tok ? tok : "")
+			    : NULL;
 	free(did);
 	free(cid);
+	free(tok);
 	return url;
+}
+
+char *hold_read_token(const hold_client *h, char **err)
+{
+	return token_for(h, "com.atproto.sync.getBlob", err);
 }
 
 int hold_blob_stat(const hold_client *h, const char *digest, long long *size, char **err)
 {
-	char *token = NULL, *auth = NULL, *url = hold_blob_url(h->hold_url, h->hold_did, digest);
+	char *token = NULL, *auth = NULL, *url = hold_blob_url(h->hold_url, h->hold_did, digest, NULL);
 	int code = HOLD_FAILED;
 	http_response resp = {0};
 	if (h->user_did && *h->user_did) {

@@ -47,9 +47,11 @@ int hold_abort_upload(const hold_client *h, const char *upload_id, char **err);
  * com.atproto.sync.getBlob, with a service token when user_did is set (private holds). */
 int hold_blob_stat(const hold_client *h, const char *digest, long long *size, char **err);
 
-/* The URL a client is redirected to for the blob's bytes (getBlob with did and cid = the digest).
- * Caller frees. */
-char *hold_blob_url(const char *hold_url, const char *hold_did, const char *digest);
+/* The URL a client is redirected to for the blob's bytes (getBlob with did and cid = the digest, and
+ * token = a getBlob service token when not NULL: private holds). Caller frees. */
+char *hold_blob_url(const char *hold_url, const char *hold_did, const char *digest, const char *token);
+/* A getBlob service token of h's user for h's hold (for hold_blob_url). Caller frees; NULL with *err. */
+char *hold_read_token(const hold_client *h, char **err);
 
 /* io.atcr.hold.notifyManifest: operation "push" or "pull", manifest = the io.atcr.manifest record
  * (its layers become layer records on push; not consumed). user_did is the image owner. */

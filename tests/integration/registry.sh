@@ -10,7 +10,10 @@ export ATCR_BUILD=${ATCR_BUILD:-$top/build}
 n=0 fails=0
 t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi; }
 tmp=$(mktemp -d /tmp/atcr-registry-test.XXXXXX)
+ph_pid=
 cleanup() {
+	[ -f "$tmp/ph/web/lighttpd.pid" ] && "$top/scripts/lighttpd-run" stop "$tmp/ph/web" >/dev/null 2>&1
+	[ -n "$ph_pid" ] && kill "$ph_pid" 2>/dev/null
 	"$top/tests/peers/stop-stack" "$tmp/stack" >/dev/null 2>&1
 	rm -rf "$tmp"
 }
@@ -166,6 +169,61 @@ c=${sig:20:1}
 [ "$c" = A ] && r=B || r=A
 req forged -I -H "Authorization: Bearer ${TOK%.*}.${sig:0:20}$r${sig:21}" "$base/v2/$name/blobs/$D"
 t "a token with a changed signature: 401" '[ "$(st forged)" = 401 ]'
+
+# a private hold: bob's profile names it as his defaultHold; only bob (its owner) reads its blobs
+PH_PORT=$((HOLD_PORT + 1)) PH_FCGI=$((HOLD_FCGI_PORT + 1))
+PH_DID="did:web:localhost%3A$PH_PORT"
+mkdir -p "$tmp/ph"
+cat >"$tmp/ph/hold.yaml" <<YAML
+server:
+  public_url: http://localhost:$PH_PORT
+  listen: 127.0.0.1:$PH_FCGI
+  test_mode: true
+log:
+  file: $tmp/ph/hold.log
+database:
+  path: $tmp/ph/hold.db
+hold:
+  owner: $BOB_DID
+  public: false
+  allow_all_crew: false
+  key_path: $tmp/ph/signing.key
+storage:
+  root: $tmp/ph/blobs
+identity:
+  plc_url: $PLC_URL
+  handle_resolver_url: $PDS_URL
+YAML
+"$ATCR_BUILD/hold/atcr-hold" --config "$tmp/ph/hold.yaml" serve </dev/null >>"$tmp/ph/hold.log" 2>&1 &
+ph_pid=$!
+# a second lighttpd for the private hold's vhost (its AppView vhost is unused)
+HOLD_PORT=$PH_PORT HOLD_FCGI=127.0.0.1:$PH_FCGI HOLD_SENDFILE_ROOT="$tmp/ph/blobs" APPVIEW_PORT=$((APPVIEW_PORT + 1)) \
+	ATCR_APPVIEW_BIN="$ATCR_BUILD/cgi/atcr-appview" "$top/scripts/lighttpd-run" start "$tmp/ph/web" >/dev/null
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://localhost:$PH_PORT/xrpc/_health" && break; sleep 0.2; done
+bob_jwt=$(curl -s -X POST -H 'Content-Type: application/json' "$PDS_URL/xrpc/com.atproto.server.createSession" \
+	-d "{\"identifier\":\"$BOB_DID\",\"password\":\"$BOB_PASSWORD\"}" | jq -r .accessJwt)
+profile=$(jq -nc --arg h "$PH_DID" --arg d "$BOB_DID" '{repo:$d,collection:"io.atcr.sailor.profile",rkey:"self",
+	record:{"$type":"io.atcr.sailor.profile",defaultHold:$h,createdAt:"2026-11-23T00:00:00.000Z"}}')
+t "bob's profile names the private hold" '[ "$(curl -s -o /dev/null -w "%{http_code}" -X POST -H "Authorization: Bearer $bob_jwt" -H "Content-Type: application/json" "$PDS_URL/xrpc/com.atproto.repo.putRecord" -d "$profile")" = 200 ]'
+BPUSH=$(token "bob.test:$BOB_APP_PASSWORD" "repository:bob.test/secret:pull,push")
+printf 'private bytes of bob' >"$tmp/secret"
+SD=sha256:$(sha256sum "$tmp/secret" | cut -d' ' -f1)
+req bpush -X POST -H "Authorization: Bearer $BPUSH" --data-binary @"$tmp/secret" "$base/v2/bob.test/secret/blobs/uploads/?digest=$SD"
+t "bob's push lands on his defaultHold" '[ "$(st bpush)" = 201 ] && [ -n "$(find "$tmp/ph/blobs" -type f -name "*${SD#sha256:}*")" ]'
+t "and not on the AppView's default hold" '[ -z "$(find "$STACK_DIR/hold/blobs" -type f -name "*${SD#sha256:}*")" ]'
+req bget -H "Authorization: Bearer $BPUSH" "$base/v2/bob.test/secret/blobs/$SD"
+t "bob's GET: 307 with a token in the URL, not cacheable" '[ "$(st bget)" = 307 ] && [[ "$(hdr bget Location)" == "http://localhost:$PH_PORT/"*"&token="* ]] && [ "$(hdr bget Cache-Control)" = "private, no-store" ]'
+t "following it gives bob his bytes" 'cmp -s "$tmp/secret" <(curl -sL -H "Authorization: Bearer $BPUSH" "$base/v2/bob.test/secret/blobs/$SD")'
+t "the hold's URL without the token: 401" '[ "$(curl -s -o /dev/null -w "%{http_code}" "$(hdr bget Location | sed "s/&token=.*//")")" = 401 ]'
+APULL=$(token "$HANDLE:$APP_PASSWORD" "repository:bob.test/secret:pull")
+req aread -I -H "Authorization: Bearer $APULL" "$base/v2/bob.test/secret/blobs/$SD"
+t "alice (not crew) cannot read it: 403" '[ "$(st aread)" = 403 ]'
+NPULL=$(token "" "repository:bob.test/secret:pull")
+req nread -H "Authorization: Bearer $NPULL" "$base/v2/bob.test/secret/blobs/$SD"
+t "anonymous: 401 with a challenge to log in" '[ "$(st nread)" = 401 ] && hdr nread WWW-Authenticate | grep -q "scope=\"repository:bob.test/secret:pull\""'
+"$top/scripts/lighttpd-run" stop "$tmp/ph/web" >/dev/null
+kill "$ph_pid" 2>/dev/null
+wait "$ph_pid" 2>/dev/null
 
 # concurrent uploads of different blobs
 for i in 1 2 3; do
