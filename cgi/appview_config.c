@@ -57,6 +57,9 @@ const cfg_option appview_options[] = {
 	{"registry.default_hold_did", CFG_STRING, "",
 	 "DID of the hold that stores blobs for users whose io.atcr.sailor.profile names no defaultHold\n"
 	 "(e.g. did:web:hold.example.com). Empty: such users cannot push."},
+	{"registry.tag_ttl", CFG_INT, "30",
+	 "Seconds a tag in the index is served without asking the owner's PDS again. Pushes through this\n"
+	 "AppView update the index at once; this bounds how long a tag moved elsewhere is served stale."},
 	{"registry.part_size", CFG_INT, "16777216",
 	 "Bytes of an upload sent to the hold in one part (16 MiB). Blob bytes stream through the AppView\n"
 	 "without being buffered whole; at least 5 MiB suits S3-backed holds."},

@@ -14,27 +14,17 @@
 #include "encoding.h"
 #include "holdclient.h"
 #include "log.h"
+#include "regindex.h"
 #include "registry.h"
 
 /* ---- reading blobs */
 
 int registry_pull_hold(reg_req *q, const char *digest, char **hold_did, char **hold_url, char **err)
 {
-	sqlite3_stmt *st = db_prepare(q->db,
-				      "SELECT m.hold_did FROM manifests m WHERE m.did = ?1 AND m.repository = ?2 AND "
-				      "m.hold_did IS NOT NULL AND (?3 IS NULL OR EXISTS (SELECT 1 FROM manifest_blobs b "
-				      "WHERE b.did = m.did AND b.repository = m.repository AND b.manifest_digest = m.digest "
-				      "AND b.digest = ?3)) ORDER BY m.created_at DESC LIMIT 1");
-	char *did = NULL;
-	if (st) {
-		sqlite3_bind_text(st, 1, q->owner_did, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, registry_repo(q), -1, SQLITE_STATIC);
-		if (digest)
-			sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			did = strdup((const char *)sqlite3_column_text(st, 0));
-		sqlite3_reset(st);
-	}
+	char *did = NULL, *ierr = NULL;
+	if (regindex_blob_hold(q->db, q->owner_did, registry_repo(q), digest, &did, &ierr) < 0)
+		log_warn("index: %s", ierr);
+	free(ierr);
 	if (!did)
 		return registry_user_hold(q, q->owner_did, hold_did, hold_url, err);
 	char *url = registry_hold_url(q, did, err);

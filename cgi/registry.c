@@ -3,7 +3,6 @@
 #include "registry.h"
 
 #include <json-c/json.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +11,7 @@
 #include "identity.h"
 #include "log.h"
 #include "syntax.h"
+#include "ttlcache.h"
 #include "xrpc.h"
 
 #define API_VERSION_HEADER "Docker-Distribution-Api-Version"
@@ -291,50 +291,14 @@ char *registry_hold_url(reg_req *q, const char *hold_did, char **err)
 /* The defaultHold of did's io.atcr.sailor.profile, kept a little while per process: every blob of a
  * push asks. */
 #define PROFILE_TTL 30
-#define PROFILE_SLOTS 64
-static pthread_mutex_t profile_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	char *did, *hold; /* hold "" = the profile names none */
-	long long at;
-} profiles[PROFILE_SLOTS];
-
-static char *profile_cached(const char *did, long long now)
-{
-	char *hold = NULL;
-	pthread_mutex_lock(&profile_lock);
-	for (int i = 0; i < PROFILE_SLOTS; i++)
-		if (profiles[i].did && strcmp(profiles[i].did, did) == 0 && now - profiles[i].at < PROFILE_TTL)
-			hold = strdup(profiles[i].hold);
-	pthread_mutex_unlock(&profile_lock);
-	return hold;
-}
-
-static void profile_keep(const char *did, const char *hold, long long now)
-{
-	pthread_mutex_lock(&profile_lock);
-	int slot = 0;
-	for (int i = 0; i < PROFILE_SLOTS; i++) {
-		if (profiles[i].did && strcmp(profiles[i].did, did) == 0) {
-			slot = i;
-			break;
-		}
-		if (profiles[i].at < profiles[slot].at)
-			slot = i;
-	}
-	free(profiles[slot].did);
-	free(profiles[slot].hold);
-	profiles[slot].did = strdup(did);
-	profiles[slot].hold = strdup(hold);
-	profiles[slot].at = now;
-	pthread_mutex_unlock(&profile_lock);
-}
+static ttlcache profiles = TTLCACHE_INIT;
 
 /* did's profile defaultHold: a DID, "" when the profile has none (or there is no profile), NULL with
  * *err when the PDS could not be asked. */
 static char *profile_hold(reg_req *q, const char *did, char **err)
 {
 	long long now = (long long)time(NULL);
-	char *hold = profile_cached(did, now);
+	char *hold = ttlcache_get(&profiles, did, now);
 	if (hold)
 		return hold;
 	identity_ctx ictx = appview_identity(q->av);
@@ -352,7 +316,7 @@ static char *profile_hold(reg_req *q, const char *did, char **err)
 	else
 		buf_error(err, "reading the profile of %s: %s", did, e.error ? e.error : "failed");
 	if (hold)
-		profile_keep(did, hold, now);
+		ttlcache_put(&profiles, did, hold, now + PROFILE_TTL, now);
 	json_object_put(rec);
 	xrpc_error_free(&e);
 	identity_free(&id);

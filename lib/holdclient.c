@@ -28,8 +28,30 @@ static char *token_for(const hold_client *h, const char *method, char **err)
 	return svctoken_get(h->db, h->http, h->user_did, h->hold_did, method, err);
 }
 
-/* POST a procedure with a service token; the JSON answer or NULL with *code and *err set. */
+static json_object *call_once(const hold_client *h, const char *method, json_object *input, int *code, char **err);
+
+/* POST a procedure with a service token; the JSON answer or NULL with *code and *err set. A hold that
+ * lets anyone join its crew (allowAllCrew) refuses a stranger's writes until they do: on a refusal the
+ * user asks to join (requestCrew) and the call is tried once more. */
 static json_object *call(const hold_client *h, const char *method, json_object *input, int *code, char **err)
+{
+	json_object *out = call_once(h, method, input, code, err);
+	if (out || *code != HOLD_REFUSED)
+		return out;
+	int joined = HOLD_OK;
+	char *why = NULL;
+	json_object *in = json_object_new_object(), *crew = call_once(h, "io.atcr.hold.requestCrew", in, &joined, &why);
+	json_object_put(in);
+	free(why);
+	if (!crew)
+		return NULL; /* keep the first refusal's message */
+	json_object_put(crew);
+	free(*err);
+	*err = NULL;
+	return call_once(h, method, input, code, err);
+}
+
+static json_object *call_once(const hold_client *h, const char *method, json_object *input, int *code, char **err)
 {
 	char *token = token_for(h, method, err);
 	json_object *out = NULL;

@@ -377,7 +377,8 @@ static int setup(CURL *h, const http_opts *o, const http_request *req, const cha
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-	if (o->max_response)
+	/* libcurl checks a HEAD answer's Content-Length against this too: a HEAD of a big blob has no body. */
+	if (o->max_response && strcmp(method, "HEAD") != 0)
 		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_response);
 
 	for (const char *const *p = req->headers; p && *p; p++)

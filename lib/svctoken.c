@@ -1,7 +1,6 @@
 /* svctoken.c - service tokens with a session refresh and an in-memory cache (see svctoken.h). */
 #include "svctoken.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,76 +8,25 @@
 #include "buf.h"
 #include "jwt.h"
 #include "pdssession.h"
+#include "ttlcache.h"
 
-#define CACHE_SLOTS 256
-
-struct cached {
-	char *key; /* did \n aud \n lxm */
-	char *token;
-	long long exp;
-};
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cached cache[CACHE_SLOTS];
+/* (did, aud, lxm) -> token, until SVCTOKEN_MARGIN seconds before the token's exp. */
+static ttlcache cache = TTLCACHE_INIT;
 
 static char *cache_key(const char *did, const char *aud, const char *lxm)
 {
 	return buf_strf("%s\n%s\n%s", did, aud, lxm ? lxm : "");
 }
 
-static char *cache_find(const char *key, long long now)
-{
-	char *tok = NULL;
-	pthread_mutex_lock(&cache_lock);
-	for (int i = 0; i < CACHE_SLOTS; i++)
-		if (cache[i].key && strcmp(cache[i].key, key) == 0 && cache[i].exp - SVCTOKEN_MARGIN > now) {
-			tok = strdup(cache[i].token);
-			break;
-		}
-	pthread_mutex_unlock(&cache_lock);
-	return tok;
-}
-
-/* Keep the token in the slot of its key, else an empty or expired one, else the soonest to expire. */
-static void cache_put(const char *key, const char *token, long long exp, long long now)
-{
-	pthread_mutex_lock(&cache_lock);
-	int slot = -1;
-	for (int i = 0; i < CACHE_SLOTS && slot < 0; i++)
-		if (cache[i].key && strcmp(cache[i].key, key) == 0)
-			slot = i;
-	for (int i = 0; i < CACHE_SLOTS && slot < 0; i++)
-		if (!cache[i].key || cache[i].exp - SVCTOKEN_MARGIN <= now)
-			slot = i;
-	if (slot < 0) {
-		slot = 0;
-		for (int i = 1; i < CACHE_SLOTS; i++)
-			if (cache[i].exp < cache[slot].exp)
-				slot = i;
-	}
-	free(cache[slot].key);
-	free(cache[slot].token);
-	cache[slot].key = strdup(key);
-	cache[slot].token = strdup(token);
-	cache[slot].exp = exp;
-	pthread_mutex_unlock(&cache_lock);
-}
-
 void svctoken_cache_clear(void)
 {
-	pthread_mutex_lock(&cache_lock);
-	for (int i = 0; i < CACHE_SLOTS; i++) {
-		free(cache[i].key);
-		free(cache[i].token);
-		cache[i] = (struct cached){0};
-	}
-	pthread_mutex_unlock(&cache_lock);
+	ttlcache_clear(&cache);
 }
 
 char *svctoken_get(sqlite3 *db, const http_opts *o, const char *did, const char *aud, const char *lxm, char **err)
 {
 	long long now = (long long)time(NULL);
-	char *key = cache_key(did, aud, lxm), *token = key ? cache_find(key, now) : NULL;
+	char *key = cache_key(did, aud, lxm), *token = key ? ttlcache_get(&cache, key, now) : NULL;
 	pds_session s = {0};
 	xrpc_error e = {0};
 	if (token || !key)
@@ -105,7 +53,7 @@ char *svctoken_get(sqlite3 *db, const http_opts *o, const char *did, const char 
 	jwt_free(&t);
 	free(jerr);
 	if (exp > now)
-		cache_put(key, token, exp, now);
+		ttlcache_put(&cache, key, token, exp - SVCTOKEN_MARGIN, now);
 out:
 	free(key);
 	pds_session_free(&s);
