@@ -195,8 +195,8 @@ static void upload_forget(reg_req *q, const char *id)
 	}
 }
 
-/* Open a session on the caller's push hold and record it. 0 ok; -1 after answering. */
-static int upload_create(reg_req *q, upload *u)
+/* Open a session on the caller's push hold and record it, hashing with alg. 0 ok; -1 after answering. */
+static int upload_create(reg_req *q, upload *u, digest_alg alg)
 {
 	char *err = NULL;
 	unsigned char raw[16];
@@ -223,7 +223,7 @@ static int upload_create(reg_req *q, upload *u)
 	snprintf(u->id, sizeof u->id, "%s", hex ? hex : "");
 	free(hex);
 	u->parts = json_object_new_array();
-	digest_init(&u->digest, DIGEST_SHA256);
+	digest_init(&u->digest, alg);
 	unsigned char saved[DIGEST_SAVED_MAX];
 	size_t len = sizeof saved;
 	digest_save(&u->digest, saved, &len);
@@ -404,7 +404,8 @@ static int upload_finish(reg_req *q, upload *u, const char *digest)
 	char *have = digest_final(&u->digest), *err = NULL, *etag = NULL;
 	int rc = -1;
 	hold_client h = upload_hold(q, u);
-	if (strncmp(digest, "sha256:", 7) != 0 || !have || strcmp(have, digest) != 0) {
+	/* A session hashes with one algorithm: sha256, or sha512 when a monolithic POST named it. */
+	if (!have || strcmp(have, digest) != 0) {
 		log_info("upload %s: digest %s given, the bytes are %s", u->id, digest, have ? have : "?");
 		hold_abort_upload(&h, u->hold_upload_id, &err);
 		upload_forget(q, u->id);
@@ -506,7 +507,8 @@ int uploads_start(reg_req *q)
 	if (mount && oci_digest_ok(mount) && try_mount(q, mount))
 		goto out;
 	int has_digest = digest_param(q, &digest);
-	if (has_digest < 0 || upload_create(q, &u) != 0)
+	digest_alg alg = has_digest > 0 && strncmp(digest, "sha512:", 7) == 0 ? DIGEST_SHA512 : DIGEST_SHA256;
+	if (has_digest < 0 || upload_create(q, &u, alg) != 0)
 		goto out;
 	if (has_digest) {
 		/* Monolithic: the whole blob in this request. */

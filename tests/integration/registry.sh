@@ -105,6 +105,12 @@ req mono -X POST -H "$AUTH" -H "Content-Type: application/octet-stream" --data-b
 t "monolithic POST ?digest=: 201 and Docker-Content-Digest" '[ "$(st mono)" = 201 ] && [ "$(hdr mono Docker-Content-Digest)" = "$MD" ]'
 t "the monolithic blob reads back" 'cmp -s "$tmp/mono" <(curl -sL -H "$AUTH" "$base/v2/$name/blobs/$MD")'
 
+# sha512: a monolithic upload names its algorithm up front
+MD5=sha512:$(sha512sum "$tmp/mono" | cut -d' ' -f1)
+req mono5 -X POST -H "$AUTH" --data-binary @"$tmp/mono" "$base/v2/$name/blobs/uploads/?digest=$MD5"
+t "monolithic POST with a sha512 digest: 201" '[ "$(st mono5)" = 201 ] && [ "$(hdr mono5 Docker-Content-Digest)" = "$MD5" ]'
+t "the sha512 blob reads back" 'cmp -s "$tmp/mono" <(curl -sL -H "$AUTH" "$base/v2/$name/blobs/$MD5")'
+
 # an empty blob (some artifacts have one)
 ED=sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 req empty -X POST -H "$AUTH" -H "Content-Length: 0" --data-binary '' "$base/v2/$name/blobs/uploads/?digest=$ED"
