@@ -4,9 +4,12 @@
  *   blobs/<alg>/<first two hex>/<hex>      finished blobs, content-addressed
  *   uploads/<upload id>/digest             the digest named at initiate
  *   uploads/<upload id>/part-NNNNN-<etag>  finished parts (etag = hex sha-256 of the part)
+ *   uploads/<upload id>/running            the SHA-256 of parts 1..n as they arrived in order, and
+ *                                          their etags: completion then needs no second read
  *   tmp/                                   blobs being assembled; emptied at open
- * Every file is written under a temporary name, fsync'd and renamed, and the directory fsync'd, so a
- * crash leaves either the whole file or nothing visible. */
+ * Every blob is written under a temporary name, fsync'd and renamed, and the directory fsync'd, so a
+ * crash leaves either the whole blob or nothing visible. Parts are intermediate: they are not fsync'd
+ * (a crash loses the upload, which was never acknowledged as a blob); the assembled blob is. */
 #include "blobstore.h"
 
 #include <dirent.h>
@@ -16,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "digest.h"
 
 #define COPY_CHUNK (1 << 20)
 
@@ -250,6 +255,52 @@ static void hex_of(const unsigned char *md, unsigned n, char *out)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+/* The running SHA-256 of an upload's in-order parts: "<next part>\n<etag>\n...\n" then the saved
+ * digest state after a NUL. Updated under flock, so concurrent parts of one upload simply fall back
+ * to the slow path (a full re-read at completion). */
+typedef struct {
+	int next;          /* the part number that may extend the hash */
+	buf_t etags;       /* "etag\n" per hashed part */
+	digest_state hash;
+} running_state;
+
+static int running_load(int fd, running_state *rs)
+{
+	char data[DIGEST_SAVED_MAX + 1024 * 66];
+	buf_t b = BUF_INIT;
+	ssize_t n;
+	lseek(fd, 0, SEEK_SET);
+	while ((n = read(fd, data, sizeof data)) > 0)
+		buf_append(&b, data, (size_t)n);
+	int rc = -1;
+	const char *nul = b.len ? memchr(b.data, '\0', b.len) : NULL;
+	char *err = NULL;
+	if (nul && sscanf(b.data, "%d\n", &rs->next) == 1) {
+		const char *first = strchr(b.data, '\n');
+		if (first && first < nul && buf_append(&rs->etags, first + 1, (size_t)(nul - first - 1)) == 0 &&
+		    digest_load(&rs->hash, (const unsigned char *)nul + 1, b.len - (size_t)(nul - b.data) - 1, &err) == 0)
+			rc = 0;
+	}
+	free(err);
+	buf_free(&b);
+	return rc;
+}
+
+static int running_store(int fd, const running_state *rs)
+{
+	unsigned char saved[DIGEST_SAVED_MAX];
+	size_t len = sizeof saved;
+	buf_t b = BUF_INIT;
+	int rc = -1;
+	if (digest_save(&rs->hash, saved, &len) == 0 && buf_printf(&b, "%d\n", rs->next) == 0 &&
+	    buf_append(&b, rs->etags.data ? rs->etags.data : "", rs->etags.len) == 0 && buf_append(&b, "", 1) == 0 &&
+	    buf_append(&b, saved, len) == 0 && ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0 &&
+	    write_all(fd, b.data, b.len) == 0)
+		rc = 0;
+	buf_free(&b);
+	return rc;
+}
+
 static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader read_fn, void *ctx,
 			     char etag[BS_ETAG_LEN + 1])
 {
@@ -261,9 +312,20 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 	char rnd[17];
 	random_hex(rnd, 16);
 	char *tmp = path_of(fs, "uploads/%s/.part-%05d.tmp.%s", id, number, rnd), *final = NULL;
+	char *running = path_of(fs, "uploads/%s/running", id);
 	unsigned char *chunk = malloc(COPY_CHUNK);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	bs_status st = BS_IO;
+	running_state rs = {.etags = BUF_INIT};
+	/* Extend the running hash when this is the next part in order and nobody else is at it. */
+	int rfd = open(running, O_RDWR | O_CREAT | O_CLOEXEC, 0640), hashing = 0;
+	if (rfd >= 0 && flock(rfd, LOCK_EX | LOCK_NB) == 0) {
+		struct stat rst;
+		if (fstat(rfd, &rst) == 0 && rst.st_size == 0)
+			hashing = number == 1 && digest_init(&rs.hash, DIGEST_SHA256) == 0;
+		else
+			hashing = running_load(rfd, &rs) == 0 && rs.next == number;
+	}
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd < 0 || !chunk || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
 		goto fail;
@@ -280,6 +342,8 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 			goto fail;
 		}
 		EVP_DigestUpdate(md, chunk, (size_t)n);
+		if (hashing)
+			digest_update(&rs.hash, chunk, (size_t)n);
 		if (write_all(fd, chunk, (size_t)n) != 0)
 			goto fail;
 	}
@@ -287,24 +351,34 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 	unsigned sumlen = 0;
 	EVP_DigestFinal_ex(md, sum, &sumlen);
 	hex_of(sum, sumlen, etag);
-	if (fsync(fd) != 0)
-		goto fail;
 	close(fd);
 	fd = -1;
 	final = path_of(fs, "uploads/%s/part-%05d-%s", id, number, etag);
-	if (rename(tmp, final) != 0 || fsync_parent(final) != 0)
+	if (rename(tmp, final) != 0)
 		goto fail;
+	if (hashing) {
+		rs.next = number + 1;
+		if (buf_printf(&rs.etags, "%s\n", etag) != 0 || running_store(rfd, &rs) != 0)
+			(void)ftruncate(rfd, 0); /* unusable: completion re-reads the parts */
+	}
 	st = BS_OK;
 	goto out;
 fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
+	/* The hash may hold this part's bytes: only a complete re-read is right now. */
+	if (hashing && rfd >= 0)
+		(void)ftruncate(rfd, 0), (void)write_all(rfd, "0\n", 2);
 out:
+	if (rfd >= 0)
+		close(rfd); /* releases the lock */
+	buf_free(&rs.etags);
 	EVP_MD_CTX_free(md);
 	free(chunk);
 	free(tmp);
 	free(final);
+	free(running);
 	return st;
 }
 
@@ -332,6 +406,134 @@ out:
 	return rc;
 }
 
+/* 1 when the running hash covers exactly these parts in order and equals digest; *mismatch = 1 when it
+ * covers them but the digest differs. 0 otherwise (the slow path decides). */
+static int running_matches(const fs_store *fs, const char *id, const char *digest, const bs_part *parts,
+			   size_t nparts, int *mismatch)
+{
+	if (strncmp(digest, "sha256:", 7) != 0)
+		return 0;
+	char *path = path_of(fs, "uploads/%s/running", id);
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1, ok = 0;
+	free(path);
+	if (fd < 0)
+		return 0;
+	running_state rs = {.etags = BUF_INIT};
+	buf_t want = BUF_INIT;
+	if (flock(fd, LOCK_SH) != 0 || running_load(fd, &rs) != 0 || rs.next != (int)nparts + 1)
+		goto out;
+	for (size_t i = 0; i < nparts; i++)
+		if (parts[i].number != (int)i + 1 || buf_printf(&want, "%s\n", parts[i].etag) != 0)
+			goto out;
+	if (want.len == rs.etags.len && memcmp(want.data, rs.etags.data, want.len) == 0) {
+		char *d = digest_final(&rs.hash);
+		if (d && strcmp(d, digest) == 0)
+			ok = 1;
+		else if (d)
+			*mismatch = 1;
+		free(d);
+	}
+out:
+	buf_free(&want);
+	buf_free(&rs.etags);
+	close(fd);
+	return ok;
+}
+
+/* Append the file at path to fd in the kernel (copy_file_range; read/write where unsupported). */
+static int append_file(int fd, const char *path, long long *size)
+{
+	int in = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
+	if (in < 0)
+		return -1;
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, fd, NULL, COPY_CHUNK * 64, 0);
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+			char buf[65536];
+			n = read(in, buf, sizeof buf);
+			if (n > 0 && write_all(fd, buf, (size_t)n) != 0)
+				goto out;
+		}
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		*size += n;
+	}
+	rc = 0;
+out:
+	close(in);
+	return rc;
+}
+
+/* Concatenate parts whose hash is already known into tmp (a lone part is renamed, not copied), fsync'd. */
+static bs_status assemble_known(const fs_store *fs, const char *id, const bs_part *parts, size_t nparts,
+				const char *tmp, long long *total)
+{
+	bs_status st = BS_IO;
+	int fd = -1;
+	struct stat pst;
+	if (nparts == 1) {
+		char *part = path_of(fs, "uploads/%s/part-%05d-%s", id, parts[0].number, parts[0].etag);
+		int moved = part && stat(part, &pst) == 0 && rename(part, tmp) == 0;
+		free(part);
+		if (!moved)
+			return errno == ENOENT ? BS_MISSING_PARTS : BS_IO;
+		*total = pst.st_size;
+		fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	} else {
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		for (size_t i = 0; fd >= 0 && i < nparts; i++) {
+			char *part = path_of(fs, "uploads/%s/part-%05d-%s", id, parts[i].number, parts[i].etag);
+			int rc = part && stat(part, &pst) == 0 ? append_file(fd, part, total) : -2;
+			free(part);
+			if (rc != 0) {
+				st = rc == -2 ? BS_MISSING_PARTS : BS_IO;
+				close(fd);
+				return st;
+			}
+		}
+	}
+	if (fd >= 0 && fsync(fd) == 0)
+		st = BS_OK;
+	if (fd >= 0)
+		close(fd);
+	return st;
+}
+
+/* Copy parts into fd while hashing them with alg; the hex digest goes to hex. */
+static bs_status assemble_hashed(const fs_store *fs, const char *id, const bs_part *parts, size_t nparts, int fd,
+				 const EVP_MD *alg, long long *total, char *hex)
+{
+	unsigned char *chunk = malloc(COPY_CHUNK);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	bs_status st = BS_IO;
+	if (!chunk || !md || !EVP_DigestInit_ex(md, alg, NULL))
+		goto out;
+	for (size_t i = 0; i < nparts; i++) {
+		char *part = path_of(fs, "uploads/%s/part-%05d-%s", id, parts[i].number, parts[i].etag);
+		struct stat pst;
+		if (stat(part, &pst) != 0) {
+			free(part);
+			st = BS_MISSING_PARTS;
+			goto out;
+		}
+		int rc = append_hashed(fd, part, md, chunk, total);
+		free(part);
+		if (rc != 0)
+			goto out;
+	}
+	unsigned char sum[EVP_MAX_MD_SIZE];
+	unsigned sumlen = 0;
+	EVP_DigestFinal_ex(md, sum, &sumlen);
+	hex_of(sum, sumlen, hex);
+	st = fsync(fd) == 0 ? BS_OK : BS_IO;
+out:
+	EVP_MD_CTX_free(md);
+	free(chunk);
+	return st;
+}
+
 static bs_status fs_complete(blobstore *s, const char *id, const char *digest, const bs_part *parts,
 			     size_t nparts, long long *size)
 {
@@ -351,67 +553,49 @@ static bs_status fs_complete(blobstore *s, const char *id, const char *digest, c
 
 	char rnd[17];
 	random_hex(rnd, 16);
-	char *tmp = path_of(fs, "tmp/%s", rnd), *final = NULL, *dir = NULL;
-	unsigned char *chunk = malloc(COPY_CHUNK);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char *tmp = path_of(fs, "tmp/%s", rnd), *final = NULL, *dir = NULL, *udir = upload_dir(fs, id);
 	bs_status st = BS_IO;
 	long long total = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	const EVP_MD *alg = strncmp(digest, "sha512:", 7) == 0 ? EVP_sha512() : EVP_sha256();
-	if (fd < 0 || !chunk || !md || !EVP_DigestInit_ex(md, alg, NULL))
-		goto fail;
-	for (size_t i = 0; i < nparts; i++) {
-		char *part = path_of(fs, "uploads/%s/part-%05d-%s", id, parts[i].number, parts[i].etag);
-		struct stat pst;
-		if (stat(part, &pst) != 0) {
-			free(part);
-			st = BS_MISSING_PARTS;
-			goto fail;
-		}
-		int rc = append_hashed(fd, part, md, chunk, &total);
-		free(part);
-		if (rc != 0)
-			goto fail;
-	}
-	unsigned char sum[EVP_MAX_MD_SIZE];
-	unsigned sumlen = 0;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	EVP_DigestFinal_ex(md, sum, &sumlen);
-	hex_of(sum, sumlen, hex);
-	if (strcmp(hex, digest + 7) != 0) {
-		/* Keep nothing: the bytes are not what was promised. */
+	int mismatch = 0;
+	if (running_matches(fs, id, digest, parts, nparts, &mismatch)) {
+		/* Every byte was hashed as it arrived: no second read. */
+		st = assemble_known(fs, id, parts, nparts, tmp, &total);
+	} else if (mismatch) {
 		st = BS_INVALID_DIGEST;
-		char *udir = upload_dir(fs, id);
-		remove_dir(udir);
-		free(udir);
-		goto fail;
+	} else {
+		char hex[2 * EVP_MAX_MD_SIZE + 1];
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		st = fd < 0 ? BS_IO
+			    : assemble_hashed(fs, id, parts, nparts, fd, strncmp(digest, "sha512:", 7) == 0 ? EVP_sha512()
+											   : EVP_sha256(),
+					      &total, hex);
+		if (fd >= 0)
+			close(fd);
+		if (st == BS_OK && strcmp(hex, digest + 7) != 0)
+			st = BS_INVALID_DIGEST;
 	}
-	if (fsync(fd) != 0)
+	if (st == BS_INVALID_DIGEST)
+		remove_dir(udir); /* keep nothing: the bytes are not what was promised */
+	if (st != BS_OK)
 		goto fail;
-	close(fd);
-	fd = -1;
+	st = BS_IO;
 	final = blob_path(fs, digest);
 	dir = strdup(final);
 	*strrchr(dir, '/') = '\0';
 	if (mkdir_p(dir, 0750) != 0 || rename(tmp, final) != 0 || fsync_dir(dir) != 0)
 		goto fail;
-	char *udir = upload_dir(fs, id);
 	remove_dir(udir);
-	free(udir);
 	if (size)
 		*size = total;
 	st = BS_OK;
 	goto out;
 fail:
-	if (fd >= 0)
-		close(fd);
 	unlink(tmp);
 out:
-	EVP_MD_CTX_free(md);
-	free(chunk);
 	free(tmp);
 	free(final);
 	free(dir);
+	free(udir);
 	return st;
 }
 

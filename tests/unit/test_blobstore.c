@@ -210,6 +210,49 @@ int main(void)
 	ok(path && file_equals(path, big, big_len), "and the blob is whole");
 	free(path);
 
+	/* sha256 parts in order: hashed as they arrive, so completion does not read them again */
+	digest_of("sha256", big, big_len, digest);
+	is_int(bs_initiate(store, digest, id), BS_OK, "initiate sha256, parts in order");
+	is_int(put(store, id, 1, big, cut1, e1), BS_OK, "in order: part 1");
+	is_int(put(store, id, 2, big + cut1, cut2 - cut1, etag2), BS_OK, "in order: part 2");
+	is_int(put(store, id, 3, big + cut2, big_len - cut2, e3), BS_OK, "in order: part 3");
+	char running[700];
+	snprintf(running, sizeof running, "%s/uploads/%s/running", root, id);
+	struct stat rst;
+	ok(stat(running, &rst) == 0 && rst.st_size > 3 * BS_ETAG_LEN, "the running hash is kept beside the parts");
+	bs_part inorder[3] = {{1, e1}, {2, etag2}, {3, e3}};
+	is_int(bs_complete(store, id, digest, inorder, 3, &size), BS_OK, "complete from the running hash");
+	is_int(size, (long long)big_len, "size of the concatenation");
+	path = bs_local_path(store, digest);
+	ok(path && file_equals(path, big, big_len), "the concatenated blob is whole");
+	free(path);
+
+	/* in order, but the promised digest is another one: nothing is kept */
+	char promised[160];
+	digest_of("sha256", "something else", 14, promised);
+	is_int(bs_initiate(store, promised, id), BS_OK, "initiate with a wrong digest");
+	is_int(put(store, id, 1, big, cut1, e1), BS_OK, "wrong digest: part 1");
+	is_int(put(store, id, 2, big + cut1, cut2 - cut1, etag2), BS_OK, "wrong digest: part 2");
+	is_int(bs_complete(store, id, promised, inorder, 2, &size), BS_INVALID_DIGEST, "the running hash refuses the digest");
+	is_int(bs_stat(store, promised, NULL), BS_NOT_FOUND, "no blob under the promised digest");
+	is_int(bs_complete(store, id, promised, inorder, 2, &size), BS_INVALID_UPLOAD_ID, "and the upload is gone");
+
+	/* a part sent again with other bytes: the running hash no longer applies, the re-read decides */
+	unsigned char *bad = malloc(cut2 - cut1);
+	memset(bad, 'x', cut2 - cut1);
+	char e2b[BS_ETAG_LEN + 1];
+	digest_of("sha256", big, cut2, digest);
+	is_int(bs_initiate(store, digest, id), BS_OK, "initiate, part 2 to be retried");
+	is_int(put(store, id, 1, big, cut1, e1), BS_OK, "retry: part 1");
+	is_int(put(store, id, 2, bad, cut2 - cut1, etag2), BS_OK, "retry: part 2 with wrong bytes");
+	is_int(put(store, id, 2, big + cut1, cut2 - cut1, e2b), BS_OK, "retry: part 2 again, right bytes");
+	bs_part retried[2] = {{1, e1}, {2, e2b}};
+	is_int(bs_complete(store, id, digest, retried, 2, &size), BS_OK, "complete with the retried part");
+	path = bs_local_path(store, digest);
+	ok(path && file_equals(path, big, cut2), "the retried part's bytes are the ones kept");
+	free(path);
+	free(bad);
+
 	/* expiry and crash leftovers */
 	is_int(bs_initiate(store, digest, id), BS_OK, "an upload left behind");
 	is_int(bs_expire_uploads(store, 3600), 0, "fresh uploads are kept");
