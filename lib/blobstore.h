@@ -19,7 +19,7 @@ typedef enum {
 } bs_status;
 
 #define BS_UPLOAD_ID_LEN 32 /* hex characters */
-#define BS_ETAG_LEN 64      /* hex sha-256 of the part */
+#define BS_ETAG_LEN 64      /* 64 hex digits (see blobstore_fs.c for what they hash) */
 #define BS_MAX_PARTS 10000
 
 typedef struct {

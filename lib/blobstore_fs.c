@@ -3,7 +3,9 @@
  * Layout under the root directory:
  *   blobs/<alg>/<first two hex>/<hex>      finished blobs, content-addressed
  *   uploads/<upload id>/digest             the digest named at initiate
- *   uploads/<upload id>/part-NNNNN-<etag>  finished parts (etag = hex sha-256 of the part)
+ *   uploads/<upload id>/part-NNNNN-<etag>  finished parts; the etag is the hex SHA-256 of the upload's
+ *                                          bytes up to the part's end when parts arrive in order (so
+ *                                          each byte is hashed once), else of the part alone
  *   uploads/<upload id>/running            the SHA-256 of parts 1..n as they arrived in order, and
  *                                          their etags: completion then needs no second read
  *   tmp/                                   blobs being assembled; emptied at open
@@ -341,15 +343,20 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 			st = BS_TOO_LARGE;
 			goto fail;
 		}
-		EVP_DigestUpdate(md, chunk, (size_t)n);
+		/* One hash per byte: an in-order part extends the running hash, another gets its own. */
 		if (hashing)
 			digest_update(&rs.hash, chunk, (size_t)n);
+		else
+			EVP_DigestUpdate(md, chunk, (size_t)n);
 		if (write_all(fd, chunk, (size_t)n) != 0)
 			goto fail;
 	}
 	unsigned char sum[EVP_MAX_MD_SIZE];
-	unsigned sumlen = 0;
-	EVP_DigestFinal_ex(md, sum, &sumlen);
+	unsigned sumlen = 32;
+	if (hashing)
+		digest_final_raw(&rs.hash, sum);
+	else
+		EVP_DigestFinal_ex(md, sum, &sumlen);
 	hex_of(sum, sumlen, etag);
 	close(fd);
 	fd = -1;

@@ -98,12 +98,18 @@ t "GET of an unknown blob: 404 BLOB_UNKNOWN" '[ "$(st unknown)" = 404 ] && [ "$(
 req del -X DELETE -H "$AUTH" "$base/v2/$name/blobs/$D"
 t "DELETE blob: 405 UNSUPPORTED (the hold collects garbage)" '[ "$(st del)" = 405 ] && [ "$(code del)" = UNSUPPORTED ]'
 
+C3D=sha256:$(sha256sum "$tmp/c3" | cut -d' ' -f1)
 # monolithic upload: POST ?digest= with the whole body
 printf 'small monolithic blob %s' "$D" >"$tmp/mono"
 MD=sha256:$(sha256sum "$tmp/mono" | cut -d' ' -f1)
 req mono -X POST -H "$AUTH" -H "Content-Type: application/octet-stream" --data-binary @"$tmp/mono" "$base/v2/$name/blobs/uploads/?digest=$MD"
 t "monolithic POST ?digest=: 201 and Docker-Content-Digest" '[ "$(st mono)" = 201 ] && [ "$(hdr mono Docker-Content-Digest)" = "$MD" ]'
 t "the monolithic blob reads back" 'cmp -s "$tmp/mono" <(curl -sL -H "$AUTH" "$base/v2/$name/blobs/$MD")'
+
+# the whole blob in a chunked final PUT (lighttpd buffers PUT and PATCH bodies for that)
+req post -X POST -d '' -H "$AUTH" "$base/v2/$name/blobs/uploads/"
+req chput -X PUT -H "$AUTH" -H "Transfer-Encoding: chunked" --data-binary @"$tmp/c3" "$base$(hdr post Location)?digest=$C3D"
+t "a chunked PUT with the whole blob: 201" '[ "$(st chput)" = 201 ] && [ "$(hdr chput Docker-Content-Digest)" = "$C3D" ]'
 
 # sha512: a monolithic upload names its algorithm up front
 MD5=sha512:$(sha512sum "$tmp/mono" | cut -d' ' -f1)

@@ -113,7 +113,7 @@ int main(void)
 	is_int(put(store, id, 1, hello, strlen(hello), etag), BS_OK, "uploadPart 1");
 	char want_etag[160];
 	digest_of("sha256", hello, strlen(hello), want_etag);
-	is_str(etag, want_etag + 7, "etag is the part's sha-256");
+	is_str(etag, want_etag + 7, "a first part's etag is its sha-256");
 	is_int(bs_stat(store, digest, NULL), BS_NOT_FOUND, "not visible before completeUpload");
 	bs_part one = {1, etag};
 	long long size = 0;
