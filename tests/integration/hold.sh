@@ -278,14 +278,22 @@ tok=$(svc "$DAVE_AT" io.atcr.hold.initiateUpload)
 post "$tok" io.atcr.hold.initiateUpload "{\"digest\":\"$CRASH\"}" >/dev/null
 id=$(jq -r .uploadId "$tmp/out")
 ptok=$(svc "$DAVE_AT" io.atcr.hold.uploadPart)
-curl -s --limit-rate 2M -X PUT "$HOLD_URL/xrpc/io.atcr.hold.uploadPart" -H "Authorization: Bearer $ptok" \
-	-H "X-Upload-Id: $id" -H "X-Part-Number: 1" --data-binary @"$tmp/crash" >/dev/null 2>&1 &
-curl_pid=$!
-sleep 3
+# straight to the hold's FastCGI socket (lighttpd would hold the part back until it had it whole):
+# 10 MiB now, the rest never, since the hold dies in between
+fcgi_part() { # fcgi_part TOKEN ID NUMBER LENGTH: a FastCGI uploadPart request reading its body from stdin
+	env -i REQUEST_METHOD=PUT REQUEST_URI=/xrpc/io.atcr.hold.uploadPart SCRIPT_NAME=/xrpc/io.atcr.hold.uploadPart \
+		QUERY_STRING= SERVER_PROTOCOL=HTTP/1.1 REMOTE_ADDR=127.0.0.1 CONTENT_LENGTH="$4" \
+		CONTENT_TYPE=application/octet-stream HTTP_AUTHORIZATION="Bearer $1" HTTP_X_UPLOAD_ID="$2" \
+		HTTP_X_PART_NUMBER="$3" cgi-fcgi -bind -connect "127.0.0.1:$FCGI_PORT" 2>/dev/null
+}
+(head -c $((10 * 1024 * 1024)) "$tmp/crash"; sleep 3) | fcgi_part "$ptok" "$id" 1 $((20 * 1024 * 1024)) >/dev/null &
+fcgi_pid=$!
+sleep 1.5
+t "mid-upload: the hold is writing the part" '[ -n "$(find "$tmp/hold/blobs/uploads/$id" -name ".part-*" -size +1M 2>/dev/null)" ]'
 kill -9 "$hold_pid"
 wait "$hold_pid" 2>/dev/null
 hold_pid=""
-wait "$curl_pid" 2>/dev/null
+wait "$fcgi_pid" 2>/dev/null
 t "after kill -9 no part of the interrupted upload is visible" '[ -z "$(find "$tmp/hold/blobs/uploads/$id" -name "part-*" 2>/dev/null)" ]'
 start_hold
 started=$?
@@ -306,12 +314,15 @@ tok=$(svc "$DAVE_AT" io.atcr.hold.initiateUpload)
 post "$tok" io.atcr.hold.initiateUpload "{\"digest\":\"$(digest_of "$tmp/inflight")\"}" >/dev/null
 id=$(jq -r .uploadId "$tmp/out")
 ptok=$(svc "$DAVE_AT" io.atcr.hold.uploadPart) # service tokens live 60 s: a fresh one
-curl -s --limit-rate 3M -X PUT "$HOLD_URL/xrpc/io.atcr.hold.uploadPart" -H "Authorization: Bearer $ptok" \
-	-H "X-Upload-Id: $id" -H "X-Part-Number: 1" --data-binary @"$tmp/inflight" >"$tmp/inflight.out" 2>/dev/null &
-curl_pid=$!
+# straight to the hold's FastCGI socket again: half the part now, half after the SIGTERM; the hold
+# must keep reading it and answer.
+(head -c $((4 * 1024 * 1024)) "$tmp/inflight"; sleep 2; tail -c +$((4 * 1024 * 1024 + 1)) "$tmp/inflight") |
+	fcgi_part "$ptok" "$id" 1 $((8 * 1024 * 1024)) |
+	sed '1,/^\r*$/d' >"$tmp/inflight.out" &
+fcgi_pid=$!
 sleep 1
 kill -TERM "$hold_pid"
-wait "$curl_pid"
+wait "$fcgi_pid"
 wait "$hold_pid"
 rc=$?
 hold_pid=""
