@@ -6,8 +6,10 @@
  *   uploads/<upload id>/part-NNNNN-<etag>  finished parts; the etag is the hex SHA-256 of the upload's
  *                                          bytes up to the part's end when parts arrive in order (so
  *                                          each byte is hashed once), else of the part alone
- *   uploads/<upload id>/running            the SHA-256 of parts 1..n as they arrived in order, and
- *                                          their etags: completion then needs no second read
+ *   uploads/<upload id>/data               parts 1..n that arrived in order, back to back
+ *   uploads/<upload id>/span-NNNNN-<etag>  where such a part lies in data ("offset length")
+ *   uploads/<upload id>/running            the SHA-256 of data and the etags of its parts: completion
+ *                                          then renames data into place, with no second read or copy
  *   tmp/                                   blobs being assembled; emptied at open
  * Every blob is written under a temporary name, fsync'd and renamed, and the directory fsync'd, so a
  * crash leaves either the whole blob or nothing visible. Parts are intermediate: they are not fsync'd
@@ -303,6 +305,29 @@ static int running_store(int fd, const running_state *rs)
 	return rc;
 }
 
+static int pwrite_all(int fd, const void *data, size_t len, long long off)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Turn the running hash off for good: completion re-reads the parts. */
+static void running_disable(int rfd)
+{
+	if (ftruncate(rfd, 0) == 0)
+		(void)pwrite_all(rfd, "0\n", 2, 0);
+}
+
 static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader read_fn, void *ctx,
 			     char etag[BS_ETAG_LEN + 1])
 {
@@ -313,14 +338,13 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 		return BS_INVALID_PART;
 	char rnd[17];
 	random_hex(rnd, 16);
-	char *tmp = path_of(fs, "uploads/%s/.part-%05d.tmp.%s", id, number, rnd), *final = NULL;
-	char *running = path_of(fs, "uploads/%s/running", id);
+	char *tmp = NULL, *final = NULL, *running = path_of(fs, "uploads/%s/running", id);
 	unsigned char *chunk = malloc(COPY_CHUNK);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	bs_status st = BS_IO;
 	running_state rs = {.etags = BUF_INIT};
 	/* Extend the running hash when this is the next part in order and nobody else is at it. */
-	int rfd = open(running, O_RDWR | O_CREAT | O_CLOEXEC, 0640), hashing = 0;
+	int rfd = running ? open(running, O_RDWR | O_CREAT | O_CLOEXEC, 0640) : -1, hashing = 0, fd = -1;
 	if (rfd >= 0 && flock(rfd, LOCK_EX | LOCK_NB) == 0) {
 		struct stat rst;
 		if (fstat(rfd, &rst) == 0 && rst.st_size == 0)
@@ -328,7 +352,11 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 		else
 			hashing = running_load(rfd, &rs) == 0 && rs.next == number;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	/* An in-order part goes straight into the blob's data file at the end of the parts before it
+	 * (so completion only renames it); any other part into a file of its own. */
+	long long base = hashing ? (long long)digest_count(&rs.hash) : 0;
+	tmp = hashing ? path_of(fs, "uploads/%s/data", id) : path_of(fs, "uploads/%s/.part-%05d.tmp.%s", id, number, rnd);
+	fd = tmp ? open(tmp, hashing ? O_WRONLY | O_CREAT | O_CLOEXEC : O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640) : -1;
 	if (fd < 0 || !chunk || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
 		goto fail;
 	long long total = 0;
@@ -338,8 +366,7 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 			goto fail;
 		if (n == 0)
 			break;
-		total += n;
-		if (fs->max_part > 0 && total > fs->max_part) {
+		if (fs->max_part > 0 && total + n > fs->max_part) {
 			st = BS_TOO_LARGE;
 			goto fail;
 		}
@@ -348,8 +375,9 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 			digest_update(&rs.hash, chunk, (size_t)n);
 		else
 			EVP_DigestUpdate(md, chunk, (size_t)n);
-		if (write_all(fd, chunk, (size_t)n) != 0)
+		if (pwrite_all(fd, chunk, (size_t)n, base + total) != 0)
 			goto fail;
+		total += n;
 	}
 	unsigned char sum[EVP_MAX_MD_SIZE];
 	unsigned sumlen = 32;
@@ -360,23 +388,33 @@ static bs_status fs_put_part(blobstore *s, const char *id, int number, bs_reader
 	hex_of(sum, sumlen, etag);
 	close(fd);
 	fd = -1;
-	final = path_of(fs, "uploads/%s/part-%05d-%s", id, number, etag);
-	if (rename(tmp, final) != 0)
-		goto fail;
 	if (hashing) {
+		/* span-NNNNN-<etag> says where in data the part lies, for a completion that re-reads */
+		final = path_of(fs, "uploads/%s/span-%05d-%s", id, number, etag);
+		char span[64];
+		int n = snprintf(span, sizeof span, "%lld %lld\n", base, total);
+		int sfd = final ? open(final, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640) : -1;
+		int wrote = sfd >= 0 && pwrite_all(sfd, span, (size_t)n, 0) == 0;
+		if (sfd >= 0)
+			close(sfd);
 		rs.next = number + 1;
-		if (buf_printf(&rs.etags, "%s\n", etag) != 0 || running_store(rfd, &rs) != 0)
-			(void)ftruncate(rfd, 0); /* unusable: completion re-reads the parts */
+		if (!wrote || buf_printf(&rs.etags, "%s\n", etag) != 0 || running_store(rfd, &rs) != 0)
+			goto fail;
+	} else {
+		final = path_of(fs, "uploads/%s/part-%05d-%s", id, number, etag);
+		if (rename(tmp, final) != 0)
+			goto fail;
 	}
 	st = BS_OK;
 	goto out;
 fail:
 	if (fd >= 0)
 		close(fd);
-	unlink(tmp);
-	/* The hash may hold this part's bytes: only a complete re-read is right now. */
+	if (!hashing && tmp)
+		unlink(tmp);
+	/* The hash (and data's tail) may hold this part's bytes: only a complete re-read is right now. */
 	if (hashing && rfd >= 0)
-		(void)ftruncate(rfd, 0), (void)write_all(rfd, "0\n", 2);
+		running_disable(rfd);
 out:
 	if (rfd >= 0)
 		close(rfd); /* releases the lock */
@@ -389,23 +427,31 @@ out:
 	return st;
 }
 
-/* Append the file at path to fd, hashing it; -1 on error. */
-static int append_hashed(int fd, const char *path, EVP_MD_CTX *md, unsigned char *chunk, long long *size)
+/* Append len bytes of the file at path from off (len -1: to its end) to fd, hashing them; -1 on error. */
+static int append_hashed(int fd, const char *path, long long off, long long len, EVP_MD_CTX *md, unsigned char *chunk,
+			 long long *size)
 {
 	int in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return -1;
 	int rc = -1;
-	for (;;) {
-		ssize_t n = read(in, chunk, COPY_CHUNK);
+	while (len != 0) {
+		size_t want = len > 0 && len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
+		ssize_t n = pread(in, chunk, want, (off_t)off);
 		if (n < 0)
 			goto out;
-		if (n == 0)
+		if (n == 0) {
+			if (len > 0)
+				goto out; /* data is shorter than its span says */
 			break;
+		}
 		EVP_DigestUpdate(md, chunk, (size_t)n);
 		if (write_all(fd, chunk, (size_t)n) != 0)
 			goto out;
 		*size += n;
+		off += n;
+		if (len > 0)
+			len -= n;
 	}
 	rc = 0;
 out:
@@ -447,64 +493,24 @@ out:
 	return ok;
 }
 
-/* Append the file at path to fd in the kernel (copy_file_range; read/write where unsupported). */
-static int append_file(int fd, const char *path, long long *size)
+/* The blob of an upload whose parts all arrived in order is its data file: move it to tmp, fsync'd. */
+static bs_status assemble_known(const fs_store *fs, const char *id, const char *tmp, long long *total)
 {
-	int in = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
-	if (in < 0)
-		return -1;
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, fd, NULL, COPY_CHUNK * 64, 0);
-		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-			char buf[65536];
-			n = read(in, buf, sizeof buf);
-			if (n > 0 && write_all(fd, buf, (size_t)n) != 0)
-				goto out;
-		}
-		if (n < 0)
-			goto out;
-		if (n == 0)
-			break;
-		*size += n;
-	}
-	rc = 0;
-out:
-	close(in);
-	return rc;
-}
-
-/* Concatenate parts whose hash is already known into tmp (a lone part is renamed, not copied), fsync'd. */
-static bs_status assemble_known(const fs_store *fs, const char *id, const bs_part *parts, size_t nparts,
-				const char *tmp, long long *total)
-{
+	char *data = path_of(fs, "uploads/%s/data", id);
+	struct stat dst;
 	bs_status st = BS_IO;
-	int fd = -1;
-	struct stat pst;
-	if (nparts == 1) {
-		char *part = path_of(fs, "uploads/%s/part-%05d-%s", id, parts[0].number, parts[0].etag);
-		int moved = part && stat(part, &pst) == 0 && rename(part, tmp) == 0;
-		free(part);
-		if (!moved)
-			return errno == ENOENT ? BS_MISSING_PARTS : BS_IO;
-		*total = pst.st_size;
-		fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	} else {
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-		for (size_t i = 0; fd >= 0 && i < nparts; i++) {
-			char *part = path_of(fs, "uploads/%s/part-%05d-%s", id, parts[i].number, parts[i].etag);
-			int rc = part && stat(part, &pst) == 0 ? append_file(fd, part, total) : -2;
-			free(part);
-			if (rc != 0) {
-				st = rc == -2 ? BS_MISSING_PARTS : BS_IO;
-				close(fd);
-				return st;
-			}
+	if (data && stat(data, &dst) == 0 && rename(data, tmp) == 0) {
+		int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && fsync(fd) == 0) {
+			*total = dst.st_size;
+			st = BS_OK;
 		}
+		if (fd >= 0)
+			close(fd);
+	} else if (errno == ENOENT) {
+		st = BS_MISSING_PARTS;
 	}
-	if (fd >= 0 && fsync(fd) == 0)
-		st = BS_OK;
-	if (fd >= 0)
-		close(fd);
+	free(data);
 	return st;
 }
 
@@ -518,17 +524,29 @@ static bs_status assemble_hashed(const fs_store *fs, const char *id, const bs_pa
 	if (!chunk || !md || !EVP_DigestInit_ex(md, alg, NULL))
 		goto out;
 	for (size_t i = 0; i < nparts; i++) {
+		/* a part of its own, or a span of the data file */
 		char *part = path_of(fs, "uploads/%s/part-%05d-%s", id, parts[i].number, parts[i].etag);
+		char *span = path_of(fs, "uploads/%s/span-%05d-%s", id, parts[i].number, parts[i].etag);
+		char *data = path_of(fs, "uploads/%s/data", id);
 		struct stat pst;
-		if (stat(part, &pst) != 0) {
-			free(part);
-			st = BS_MISSING_PARTS;
+		long long off = 0, len = -1;
+		int rc = -2;
+		if (part && stat(part, &pst) == 0) {
+			rc = append_hashed(fd, part, 0, -1, md, chunk, total);
+		} else if (span && data) {
+			FILE *f = fopen(span, "re");
+			if (f && fscanf(f, "%lld %lld", &off, &len) == 2 && off >= 0 && len >= 0)
+				rc = append_hashed(fd, data, off, len, md, chunk, total);
+			if (f)
+				fclose(f);
+		}
+		free(part);
+		free(span);
+		free(data);
+		if (rc != 0) {
+			st = rc == -2 ? BS_MISSING_PARTS : BS_IO;
 			goto out;
 		}
-		int rc = append_hashed(fd, part, md, chunk, total);
-		free(part);
-		if (rc != 0)
-			goto out;
 	}
 	unsigned char sum[EVP_MAX_MD_SIZE];
 	unsigned sumlen = 0;
@@ -565,8 +583,8 @@ static bs_status fs_complete(blobstore *s, const char *id, const char *digest, c
 	long long total = 0;
 	int mismatch = 0;
 	if (running_matches(fs, id, digest, parts, nparts, &mismatch)) {
-		/* Every byte was hashed as it arrived: no second read. */
-		st = assemble_known(fs, id, parts, nparts, tmp, &total);
+		/* Every byte was hashed as it arrived and written in place: no second read, no copy. */
+		st = assemble_known(fs, id, tmp, &total);
 	} else if (mismatch) {
 		st = BS_INVALID_DIGEST;
 	} else {

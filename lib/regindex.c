@@ -47,6 +47,20 @@ static char *col_text(sqlite3_stmt *st, int i)
 	return s ? strdup((const char *)s) : NULL;
 }
 
+/* Step a one-column query: 1 with *out (caller frees) for a row, 0 for none, -1 with *err. Resets st. */
+static int step_text(sqlite3 *db, sqlite3_stmt *st, char **out, char **err, const char *what)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = col_text(st, 0);
+		rc = *out ? 1 : buf_error(err, "index: out of memory");
+	} else {
+		rc = rc == SQLITE_DONE ? 0 : sql_fail(db, err, what);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 static int savepoint(sqlite3 *db, char **err)
 {
 	return db_exec(db, "SAVEPOINT regindex", err);
@@ -310,15 +324,7 @@ int regindex_manifest_by_rkey(sqlite3 *db, const char *did, const char *reposito
 	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, rkey, -1, SQLITE_TRANSIENT);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*digest = col_text(st, 0);
-		rc = *digest ? 1 : buf_error(err, "index: out of memory");
-	} else {
-		rc = rc == SQLITE_DONE ? 0 : sql_fail(db, err, "manifest by record key");
-	}
-	sqlite3_reset(st);
-	return rc;
+	return step_text(db, st, digest, err, "manifest by record key");
 }
 
 /* 1 when the query (binding did, repository, key) has a row, 0 not, -1 with *err. */
@@ -658,13 +664,5 @@ int regindex_blob_hold(sqlite3 *db, const char *did, const char *repository, con
 	sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
 	if (digest)
 		sqlite3_bind_text(st, 3, digest, -1, SQLITE_TRANSIENT);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*hold_did = col_text(st, 0);
-		rc = *hold_did ? 1 : buf_error(err, "index: out of memory");
-	} else {
-		rc = rc == SQLITE_DONE ? 0 : sql_fail(db, err, "hold lookup");
-	}
-	sqlite3_reset(st);
-	return rc;
+	return step_text(db, st, hold_did, err, "hold lookup");
 }

@@ -289,12 +289,12 @@ fcgi_part() { # fcgi_part TOKEN ID NUMBER LENGTH: a FastCGI uploadPart request r
 (head -c $((10 * 1024 * 1024)) "$tmp/crash"; sleep 3) | fcgi_part "$ptok" "$id" 1 $((20 * 1024 * 1024)) >/dev/null &
 fcgi_pid=$!
 sleep 1.5
-t "mid-upload: the hold is writing the part" '[ -n "$(find "$tmp/hold/blobs/uploads/$id" -name ".part-*" -size +1M 2>/dev/null)" ]'
+t "mid-upload: the hold is writing the part" '[ -n "$(find "$tmp/hold/blobs/uploads/$id" \( -name data -o -name ".part-*" \) -size +1M 2>/dev/null)" ]'
 kill -9 "$hold_pid"
 wait "$hold_pid" 2>/dev/null
 hold_pid=""
 wait "$fcgi_pid" 2>/dev/null
-t "after kill -9 no part of the interrupted upload is visible" '[ -z "$(find "$tmp/hold/blobs/uploads/$id" -name "part-*" 2>/dev/null)" ]'
+t "after kill -9 no part of the interrupted upload is visible" '[ -z "$(find "$tmp/hold/blobs/uploads/$id" \( -name "part-*" -o -name "span-*" \) 2>/dev/null)" ]'
 start_hold
 started=$?
 t "the hold restarts" '[ $started -eq 0 ]'
