@@ -243,6 +243,8 @@ NPULL=$(token "" "repository:bob.test/secret:pull")
 req nread -H "Authorization: Bearer $NPULL" "$base/v2/bob.test/secret/blobs/$SD"
 t "anonymous: 401 with a challenge to log in" '[ "$(st nread)" = 401 ] && hdr nread WWW-Authenticate | grep -q "scope=\"repository:bob.test/secret:pull\""'
 "$top/scripts/lighttpd-run" stop "$tmp/ph/web" >/dev/null
+# (lighttpd writes its access log out at the latest when it stops)
+t "the hold's access log has the blob request but not its token" 'grep -q "GET /xrpc/com.atproto.sync.getBlob HTTP" "$tmp/ph/web/logs/lighttpd-access.log" && ! grep -q "token=" "$tmp/ph/web/logs/lighttpd-access.log"'
 kill "$ph_pid" 2>/dev/null
 wait "$ph_pid" 2>/dev/null
 
