@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "syntax.h"
 #include "tid.h"
+#include "ttlcache.h"
 #include "xrpc.h"
 
 #define MANIFEST_COLLECTION "io.atcr.manifest"
@@ -31,6 +32,11 @@
 #define PAGE_MAX 1000     /* the largest ?n= honoured by tags/list and _catalog */
 #define LIST_LIMIT 100    /* records per listRecords page */
 #define LIST_PAGES_MAX 200 /* listRecords pages read at most while looking for one record */
+#define MISS_TTL 30        /* seconds a fruitless search of a PDS is not repeated */
+
+/* Searches of owners' PDSes that found nothing (a manifest digest, a repository), so that clients
+ * probing unknown names cannot make every request page through someone's records. */
+static ttlcache misses = TTLCACHE_INIT;
 
 /* ---- small helpers */
 
@@ -330,7 +336,16 @@ static int manifest_load(reg_req *q, const char *digest, regindex_manifest *row)
 		rc = cache_rkey(q, row->record_rkey, digest, NULL);
 	regindex_manifest_free(row);
 	if (rc == 0) {
-		rc = list_records(q, MANIFEST_COLLECTION, cache_if_digest, (void *)digest);
+		char *key = buf_strf("manifest\n%s\n%s\n%s", q->owner_did, registry_repo(q), digest);
+		long long now = (long long)time(NULL);
+		char *miss = key ? ttlcache_get(&misses, key, now) : NULL;
+		if (!miss) {
+			rc = list_records(q, MANIFEST_COLLECTION, cache_if_digest, (void *)digest);
+			if (rc == 0 && key)
+				ttlcache_put(&misses, key, "", now + MISS_TTL, now);
+		}
+		free(miss);
+		free(key);
 		if (rc == -2)
 			return answer_error(q, REG_INTERNAL, "the owner's PDS did not answer");
 	}
@@ -980,11 +995,20 @@ int tags_list(reg_req *q)
 		goto out;
 	}
 	int known = regindex_repo_exists(q->db, q->owner_did, registry_repo(q), &err);
-	if (known == 0) {
-		if (import_repository(q) != 0)
+	char *key = known == 0 ? buf_strf("repository\n%s\n%s", q->owner_did, registry_repo(q)) : NULL, *miss = NULL;
+	long long now = (long long)time(NULL);
+	if (known == 0 && !(miss = key ? ttlcache_get(&misses, key, now) : NULL)) {
+		int rc = import_repository(q);
+		known = rc == 0 ? regindex_repo_exists(q->db, q->owner_did, registry_repo(q), &err) : known;
+		if (rc == 0 && known == 0 && key)
+			ttlcache_put(&misses, key, "", now + MISS_TTL, now);
+		if (rc != 0) {
+			free(key);
 			goto out;
-		known = regindex_repo_exists(q->db, q->owner_did, registry_repo(q), &err);
+		}
 	}
+	free(key);
+	free(miss);
 	if (known == 0) {
 		registry_fail(q, OCI_NAME_UNKNOWN, NULL, NULL);
 		goto out;
