@@ -47,6 +47,20 @@ static char *col_text(sqlite3_stmt *st, int i)
 	return s ? strdup((const char *)s) : NULL;
 }
 
+/* A cached statement whose first parameters are did, repository and (when key is not NULL) key. */
+static sqlite3_stmt *prep_keyed(sqlite3 *db, const char *sql, const char *did, const char *repository,
+				const char *key, char **err)
+{
+	sqlite3_stmt *st = prep(db, sql, err);
+	if (st) {
+		sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
+		if (key)
+			sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
+	}
+	return st;
+}
+
 /* Step a one-column query: 1 with *out (caller frees) for a row, 0 for none, -1 with *err. Resets st. */
 static int step_text(sqlite3 *db, sqlite3_stmt *st, char **out, char **err, const char *what)
 {
@@ -214,16 +228,12 @@ static int blobs_replace(sqlite3 *db, const regindex_entry *e, char **err)
 static int tag_upsert(sqlite3 *db, const char *did, const char *repository, const char *tag, const char *digest,
 		      long long updated_at, long long checked_at, char **err)
 {
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = prep_keyed(db,
 				"INSERT INTO tags (did, repository, tag, digest, updated_at, checked_at) "
 				"VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (did, repository, tag) DO UPDATE SET "
-				"digest = excluded.digest, updated_at = excluded.updated_at, checked_at = excluded.checked_at",
-				err);
+				"digest = excluded.digest, updated_at = excluded.updated_at, checked_at = excluded.checked_at", did, repository, tag, err);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, tag, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 4, digest, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 5, updated_at);
 	sqlite3_bind_int64(st, 6, checked_at);
@@ -266,16 +276,12 @@ int regindex_manifest_get(sqlite3 *db, const char *did, const char *repository, 
 			  regindex_manifest *out, char **err)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = prep_keyed(db,
 				"SELECT digest, media_type, size, artifact_type, subject_digest, annotations, hold_did, "
 				"record_rkey, blob_cid, raw, created_at FROM manifests "
-				"WHERE did = ? AND repository = ? AND digest = ?",
-				err);
+				"WHERE did = ? AND repository = ? AND digest = ?", did, repository, digest, err);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, digest, -1, SQLITE_TRANSIENT);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		rc = 0;
@@ -316,14 +322,10 @@ int regindex_manifest_by_rkey(sqlite3 *db, const char *did, const char *reposito
 			      char **err)
 {
 	*digest = NULL;
-	sqlite3_stmt *st = prep(db, "SELECT digest FROM manifests WHERE did = ? AND repository = ? AND record_rkey = ? "
-				    "ORDER BY created_at DESC LIMIT 1",
-				err);
+	sqlite3_stmt *st = prep_keyed(db, "SELECT digest FROM manifests WHERE did = ? AND repository = ? AND record_rkey = ? "
+				    "ORDER BY created_at DESC LIMIT 1", did, repository, rkey, err);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, rkey, -1, SQLITE_TRANSIENT);
 	return step_text(db, st, digest, err, "manifest by record key");
 }
 
@@ -398,14 +400,10 @@ int regindex_tag_get(sqlite3 *db, const char *did, const char *repository, const
 		     char **err)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *st = prep(db,
-				"SELECT digest, updated_at, checked_at FROM tags WHERE did = ? AND repository = ? AND tag = ?",
-				err);
+	sqlite3_stmt *st = prep_keyed(db,
+				"SELECT digest, updated_at, checked_at FROM tags WHERE did = ? AND repository = ? AND tag = ?", did, repository, tag, err);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, tag, -1, SQLITE_TRANSIENT);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		out->digest = col_text(st, 0);
@@ -530,14 +528,11 @@ int regindex_tags_list(sqlite3 *db, const char *did, const char *repository, con
 		       regindex_page *out, char **err)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = prep_keyed(db,
 				"SELECT tag FROM tags WHERE did = ? AND repository = ? AND tag > ? "
-				"ORDER BY tag LIMIT ?",
-				err);
+				"ORDER BY tag LIMIT ?", did, repository, NULL, err);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
 	return page(db, st, 3, last, n, out, err);
 }
 
@@ -597,16 +592,12 @@ int regindex_referrers(sqlite3 *db, const char *did, const char *repository, con
 {
 	*out = NULL;
 	*n = 0;
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = prep_keyed(db,
 				"SELECT media_type, digest, size, artifact_type, annotations FROM manifests "
 				"WHERE did = ?1 AND repository = ?2 AND subject_digest = ?3 "
-				"AND (?4 IS NULL OR artifact_type = ?4) ORDER BY created_at, digest",
-				err);
+				"AND (?4 IS NULL OR artifact_type = ?4) ORDER BY created_at, digest", did, repository, subject_digest, err);
 	if (!st)
 		return -1;
-	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, subject_digest, -1, SQLITE_TRANSIENT);
 	bind_text(st, 4, artifact_type);
 	regindex_referrer *v = NULL;
 	size_t count = 0;
