@@ -11,8 +11,8 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 export ATCR_BUILD=${ATCR_BUILD:-$top/build}
-n=0 fails=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi; }
+# shellcheck source=lib/tap.sh
+. "$top/tests/integration/lib/tap.sh"
 # podman names images loaded from an oci: layout after its path, and image names are lower case.
 d=$(mktemp -d /tmp/atcr-clients.XXXXXX)
 tmp=${d,,}

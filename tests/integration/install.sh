@@ -3,8 +3,8 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${ATCR_BUILD:-$top/build}
-n=0 fails=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi; }
+# shellcheck source=lib/tap.sh
+. "$top/tests/integration/lib/tap.sh"
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 prefix=$(sed -n 's/^prefix = //p' "$build/Makefile")

@@ -6,20 +6,8 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${ATCR_BUILD:-$top/build}
 appview="$build/cgi/atcr-appview"
-n=0 fails=0
-# fold NAME TAPFILE: renumber another TAP program's results into this plan.
-fold() {
-	local line
-	while IFS= read -r line; do
-		case $line in
-		"ok "*) n=$((n + 1)); echo "ok $n - $1:${line#ok [0-9]* -}" ;;
-		"not ok "*) n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1:${line#not ok [0-9]* -}" ;;
-		"1.."*) ;;
-		*) echo "# $line" ;;
-		esac
-	done <"$2"
-}
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi; }
+# shellcheck source=lib/tap.sh
+. "$top/tests/integration/lib/tap.sh"
 data=$(mktemp -d /tmp/atcr-pds-test.XXXXXX)
 cleanup() {
 	"$top/tests/peers/stop-pds" "$data/pds"

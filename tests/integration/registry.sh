@@ -7,8 +7,8 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 export ATCR_BUILD=${ATCR_BUILD:-$top/build}
-n=0 fails=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi; }
+# shellcheck source=lib/tap.sh
+. "$top/tests/integration/lib/tap.sh"
 tmp=$(mktemp -d /tmp/atcr-registry-test.XXXXXX)
 ph_pid=
 cleanup() {
