@@ -24,6 +24,8 @@ static const fcgi_route routes[] = {
 	{FCGI_ANY, "/v2/*", registry_v2},
 	{FCGI_GET | FCGI_POST, "/auth/token", auth_token},
 	{FCGI_GET, "/health", health_get},
+	/* OAuth login (cgi/oauth.c) */
+	/* UI pages (cgi/ui-*.c); "/" last: it takes every other path */
 	{0, NULL, NULL},
 };
 
