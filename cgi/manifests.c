@@ -12,6 +12,7 @@
  * GET is the pull; a GET by digest is counted in the index only (so a benchmark of GETs by digest
  * measures the registry, not the hold). */
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -584,8 +585,26 @@ static int check_references(reg_req *q, const hold_client *h, const oci_manifest
 	return rc;
 }
 
+/* Pushes of the same manifest (owner, repository, digest) take turns within this process; the AppView
+ * runs as one process with a pool of threads (lighttpd's max-procs 1). */
+#define PUSH_LOCKS 64
+static pthread_mutex_t push_locks[PUSH_LOCKS] = {[0 ... PUSH_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER};
+
+/* Lock the stripe of (did, repo, digest) and return its index. */
+static int push_lock(const char *did, const char *repo, const char *digest)
+{
+	unsigned h = 2166136261u; /* FNV-1a */
+	for (const char *const *p = (const char *const[]){did, "/", repo, "@", digest, NULL}; *p; p++)
+		for (const unsigned char *c = (const unsigned char *)*p; *c; c++)
+			h = (h ^ *c) * 16777619u;
+	int i = (int)(h % PUSH_LOCKS);
+	pthread_mutex_lock(&push_locks[i]);
+	return i;
+}
+
 int manifests_put(reg_req *q)
 {
+	int locked = -1;
 	buf_t body = BUF_INIT;
 	oci_manifest m = {0};
 	regindex_manifest old = {0};
@@ -634,6 +653,8 @@ int manifests_put(reg_req *q)
 	}
 	have_session = 1;
 	time_iso(now, now_iso);
+	/* From here to the index: two pushes of one new manifest must not both create a record. */
+	locked = push_lock(q->owner_did, repo, m.digest);
 
 	int known = regindex_manifest_get(q->db, q->owner_did, repo, m.digest, &old, &err);
 	if (known < 0)
@@ -702,6 +723,8 @@ int manifests_put(reg_req *q)
 		fcgi_add_header(q->r, "OCI-Subject", "%s", m.subject->digest);
 	fcgi_send(q->r, 201, NULL, "", 0);
 out:
+	if (locked >= 0)
+		pthread_mutex_unlock(&push_locks[locked]);
 	if (parsed)
 		oci_manifest_free(&m);
 	if (have_session)

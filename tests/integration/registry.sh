@@ -182,6 +182,19 @@ c=${sig:20:1}
 req forged -I -H "Authorization: Bearer ${TOK%.*}.${sig:0:20}$r${sig:21}" "$base/v2/$name/blobs/$D"
 t "a token with a changed signature: 401" '[ "$(st forged)" = 401 ]'
 
+# two simultaneous first pushes of one manifest (under two tags): one io.atcr.manifest record
+cat >"$tmp/manifest.json" <<JSON
+{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"$MD","size":$(stat -c %s "$tmp/mono")},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"$D","size":3670016}]}
+JSON
+MFD=sha256:$(sha256sum "$tmp/manifest.json" | cut -d' ' -f1)
+for tag in race1 race2; do
+	curl -s -o /dev/null -w '%{http_code}' -X PUT -H "$AUTH" -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+		--data-binary @"$tmp/manifest.json" "$base/v2/$name/manifests/$tag" >"$tmp/$tag.s" &
+done
+wait
+t "two simultaneous pushes of a new manifest: both 201" '[ "$(cat "$tmp/race1.s" "$tmp/race2.s")" = 201201 ]'
+t "and the PDS holds one io.atcr.manifest record for it" '[ "$(curl -s "$PDS_URL/xrpc/com.atproto.repo.listRecords?repo=$DID&collection=io.atcr.manifest&limit=100" | jq --arg d "$MFD" "[.records[] | select(.value.digest == \$d)] | length")" = 1 ]'
+
 # a stranger to the hold: allowAllCrew lets the AppView enrol her (requestCrew) on her first push
 eval "$("$top/tests/peers/create-account" "$tmp/stack/pds" carol.test | sed 's/^/CAROL_/')"
 CTOK=$(token "carol.test:$CAROL_APP_PASSWORD" "repository:carol.test/app:pull,push")
