@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "db.h"
 #include "log.h"
+#include "oauth.h"
 
 #ifndef ATCR_VERSION
 #define ATCR_VERSION "unknown"
@@ -25,7 +26,17 @@ static const fcgi_route routes[] = {
 	{FCGI_GET | FCGI_POST, "/auth/token", auth_token},
 	{FCGI_GET, "/health", health_get},
 	/* OAuth login (cgi/oauth.c) */
+	{FCGI_GET, OAUTH_METADATA_PATH, login_client_metadata},
+	{FCGI_GET, OAUTH_JWKS_PATH, login_jwks},
+	{FCGI_GET, "/login", login_page},
+	{FCGI_POST, "/auth/login", login_post},
+	{FCGI_GET, OAUTH_CALLBACK_PATH, login_callback},
+	{FCGI_POST, "/auth/logout", logout_post},
 	/* UI pages (cgi/ui-*.c); "/" last: it takes every other path */
+	{FCGI_GET, "/search", ui_search},
+	{FCGI_GET, "/r/*", ui_repo},
+	{FCGI_GET, "/u/*", ui_user},
+	{FCGI_GET, "/", ui_home},
 	{0, NULL, NULL},
 };
 
@@ -34,6 +45,8 @@ static void appview_error(fcgi_req *r, int status, const char *message)
 {
 	if (r->path && (strcmp(r->path, "/v2") == 0 || strncmp(r->path, "/v2/", 4) == 0))
 		registry_layer_error(r, status, message);
+	else if (ui_wants_html(r->path))
+		ui_error_page(r, status, message);
 	else
 		fcgi_default_error(r, status, message);
 }
@@ -125,7 +138,7 @@ static int appview_start(appview *av, char **service, char **err)
 		.expiry = (int)config_int(cfg, "auth.token_expiry"),
 	};
 	av->ident = identity_ctx_from_config(cfg);
-	return 0;
+	return ui_start(av, err);
 }
 
 static int serve(const config *cfg)
@@ -156,6 +169,7 @@ static int serve(const config *cfg)
 	}
 	rc = 0;
 out:
+	ui_stop(&app);
 	crypto_key_free(app.token_key);
 	free(service);
 	free(err);

@@ -7,6 +7,7 @@
 #include "fcgi.h"
 #include "identity.h"
 #include "regtoken.h"
+#include "xrpc.h"
 
 /* Read-only after startup; every request sees it as r->app. */
 typedef struct {
@@ -17,6 +18,7 @@ typedef struct {
 	regtoken_config tokens;
 	identity_ctx ident;       /* template: .db is set per thread by appview_identity() */
 	const char *db_path;
+	struct tmpl_set *ui_templates; /* ui.templates_dir, loaded by ui_start */
 } appview;
 
 /* This thread's connection to the index (NULL, logged, when it cannot be opened). */
@@ -41,5 +43,49 @@ void registry_layer_error(fcgi_req *r, int status, const char *message);
 
 /* cgi/health.c: GET /health, for load balancers and the test runner. */
 int health_get(fcgi_req *r);
+
+/* cgi/oauth.c: web login with ATProto OAuth, the UI session cookie and CSRF tokens. */
+
+/* GET /client-metadata.json and GET /auth/oauth/jwks.json (404 for the loopback development client). */
+int login_client_metadata(fcgi_req *r);
+int login_jwks(fcgi_req *r);
+/* GET /login (the form; when logged in, who and a logout button), POST /auth/login (handle, csrf, next:
+ * 303 to the user's authorization server), GET /auth/oauth/callback, POST /auth/logout (csrf). */
+int login_page(fcgi_req *r);
+int login_post(fcgi_req *r);
+int login_callback(fcgi_req *r);
+int logout_post(fcgi_req *r);
+
+/* The logged-in user of a request. csrf is the token every state-changing form must post as "csrf". */
+typedef struct {
+	char *did;
+	char *handle; /* NULL when the handle was not verified at login */
+	char *csrf;
+} login_user;
+/* 1 with u filled (free with login_user_free) when the request carries a live session cookie, else 0. */
+int login_user_get(fcgi_req *r, login_user *u);
+void login_user_free(login_user *u);
+/* 1 when a posted form's token matches u's session (constant time). Check it on every POST. */
+int login_csrf_ok(const login_user *u, const char *form_token);
+/* An XRPC call to did's PDS with its OAuth session (DPoP-bound, refreshed as needed): method "GET" for a
+ * query (params: NULL-terminated name, value, ... list) or "POST" for a procedure (input JSON or NULL).
+ * The result (caller puts), or NULL with e filled (caller frees; 401 AuthRequired: log in again). */
+json_object *login_xrpc(fcgi_req *r, const char *did, const char *method, const char *nsid, const char *const *params,
+			const json_object *input, xrpc_error *e);
+
+/* cgi/ui*.c: the web UI's read-only pages (server-rendered HTML, lib/tmpl). */
+
+/* Load ui.templates_dir into av->ui_templates (start-up). Always 0: without templates (logged) the
+ * registry still serves and UI pages answer 503; err is for a future fatal case. */
+int ui_start(appview *av, char **err);
+void ui_stop(appview *av);
+/* An HTML error page in the layout, for paths where ui_wants_html() says so (the layer's 404 and 500). */
+void ui_error_page(fcgi_req *r, int status, const char *message);
+/* 1 for paths a browser reads (not /v2, /xrpc/, /auth/, /health, /.well-known/, ...). */
+int ui_wants_html(const char *path);
+int ui_home(fcgi_req *r);   /* GET / */
+int ui_repo(fcgi_req *r);   /* GET /r/<owner>/<repo>[/manifests/<digest>] */
+int ui_user(fcgi_req *r);   /* GET /u/<owner> */
+int ui_search(fcgi_req *r); /* GET /search?q=&page= */
 
 #endif

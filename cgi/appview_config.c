@@ -64,5 +64,10 @@ const cfg_option appview_options[] = {
 	 "Bytes of an upload sent to the hold in one part (16 MiB). Blob bytes stream through the AppView\n"
 	 "without being buffered whole; at least 5 MiB suits S3-backed holds."},
 
+	/* ui */
+	{"ui.templates_dir", CFG_STRING, "/usr/local/share/atcr/templates",
+	 "Directory of the web UI's HTML templates (the repository's templates/), read once at start-up.\n"
+	 "Its static/ files are served by the web server itself (lighttpd.conf: var.atcr_docroot)."},
+
 	{NULL, 0, NULL, NULL},
 };

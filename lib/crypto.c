@@ -220,6 +220,43 @@ crypto_key *crypto_key_load_pem(const char *path, char **err)
 	return wrap(alg, pkey, 1);
 }
 
+char *crypto_key_to_pem(const crypto_key *k)
+{
+	char *pem = NULL, *data = NULL;
+	BIO *b = k && k->is_private ? BIO_new(BIO_s_secmem()) : NULL;
+	if (b && PEM_write_bio_PrivateKey(b, k->pkey, NULL, NULL, 0, NULL, NULL)) {
+		long n = BIO_get_mem_data(b, &data);
+		if (n > 0 && (pem = malloc((size_t)n + 1))) {
+			memcpy(pem, data, (size_t)n);
+			pem[n] = '\0';
+		}
+	}
+	BIO_free(b);
+	return pem;
+}
+
+crypto_key *crypto_key_from_pem(const char *pem, size_t len, char **err)
+{
+	if (!pem || len > 0x7fffffff) {
+		set_err(err, strdup("no PEM key"));
+		return NULL;
+	}
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	EVP_PKEY *pkey = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	if (!pkey) {
+		set_err(err, strdup("not a PEM private key"));
+		return NULL;
+	}
+	crypto_alg alg = pkey_alg(pkey);
+	if (!alg) {
+		EVP_PKEY_free(pkey);
+		set_err(err, strdup("unsupported key type (want K-256, P-256 or RSA)"));
+		return NULL;
+	}
+	return wrap(alg, pkey, 1);
+}
+
 /* Write k to a fresh 0600 temp file next to path, fsync it, then move it into place:
  * rename() replaces path; with no_clobber, link() refuses an existing path (EEXIST), so two
  * processes creating the same key on first run cannot both win. */

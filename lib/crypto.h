@@ -26,6 +26,11 @@ crypto_key *crypto_key_load_pem(const char *path, char **err);
 /* Save the private key as PKCS#8 PEM: written to a temp file of mode 0600, fsync'd, renamed
  * over path. 0 ok, -1 with *err set. */
 int crypto_key_save_pem(const crypto_key *k, const char *path, char **err);
+/* The private key as a PKCS#8 PEM string, for keys kept in the index (OAuth DPoP keys). Caller frees
+ * (it is a secret: never log it); NULL for a public key or on failure. */
+char *crypto_key_to_pem(const crypto_key *k);
+/* A private key from a PEM string of len bytes (as crypto_key_load_pem); NULL with *err set. */
+crypto_key *crypto_key_from_pem(const char *pem, size_t len, char **err);
 /* Load path, or when it does not exist generate a key of alg and save it (0600).
  * An existing key of another algorithm is an error. NULL with *err set on failure. */
 crypto_key *crypto_key_load_or_create(const char *path, crypto_alg alg, char **err);

@@ -106,6 +106,94 @@ const struct db_migration db_migrations[] = {
 	 "  created_at INTEGER NOT NULL,\n"
 	 "  updated_at INTEGER NOT NULL\n"
 	 ");\n"},
+	{4, "web UI: stars, repository pages, search",
+	 /* stars mirror io.atcr.sailor.star records (subject at://<owner>/io.atcr.repo.page/<repository>);
+	  * repo_pages caches io.atcr.repo.page records (fetched_at bounds how long); repo_search is the
+	  * FTS5 index of repository names, handles and descriptions, kept by the triggers below. */
+	 "CREATE TABLE stars (\n"
+	 "  starrer_did TEXT NOT NULL,\n"
+	 "  owner_did TEXT NOT NULL,\n"
+	 "  repository TEXT NOT NULL,\n"
+	 "  rkey TEXT,\n"                          /* the star record's key in the starrer's PDS */
+	 "  created_at INTEGER NOT NULL,\n"
+	 "  PRIMARY KEY (starrer_did, owner_did, repository)\n"
+	 ");\n"
+	 "CREATE INDEX stars_repository ON stars(owner_did, repository);\n"
+	 "CREATE TABLE repo_pages (\n"
+	 "  did TEXT NOT NULL,\n"
+	 "  repository TEXT NOT NULL,\n"
+	 "  description TEXT,\n"                   /* Markdown; NULL when the owner has no page record */
+	 "  fetched_at INTEGER NOT NULL,\n"
+	 "  PRIMARY KEY (did, repository)\n"
+	 ");\n"
+	 "CREATE VIRTUAL TABLE repo_search USING fts5(did UNINDEXED, repository, handle, description,\n"
+	 "  tokenize = 'unicode61');\n"
+	 "INSERT INTO repo_search (did, repository, handle, description)\n"
+	 "  SELECT r.did, r.repository, (SELECT handle FROM users u WHERE u.did = r.did), NULL FROM repositories r;\n"
+	 "CREATE TRIGGER repo_search_add AFTER INSERT ON repositories BEGIN\n"
+	 "  INSERT INTO repo_search (did, repository, handle, description) VALUES (new.did, new.repository,\n"
+	 "    (SELECT handle FROM users WHERE did = new.did),\n"
+	 "    (SELECT description FROM repo_pages WHERE did = new.did AND repository = new.repository));\n"
+	 "END;\n"
+	 "CREATE TRIGGER repo_search_drop AFTER DELETE ON repositories BEGIN\n"
+	 "  DELETE FROM repo_search WHERE did = old.did AND repository = old.repository;\n"
+	 "END;\n"
+	 "CREATE TRIGGER repo_search_handle_add AFTER INSERT ON users BEGIN\n"
+	 "  UPDATE repo_search SET handle = new.handle WHERE did = new.did;\n"
+	 "END;\n"
+	 "CREATE TRIGGER repo_search_handle AFTER UPDATE OF handle ON users BEGIN\n"
+	 "  UPDATE repo_search SET handle = new.handle WHERE did = new.did;\n"
+	 "END;\n"
+	 "CREATE TRIGGER repo_search_page_add AFTER INSERT ON repo_pages BEGIN\n"
+	 "  UPDATE repo_search SET description = new.description\n"
+	 "    WHERE did = new.did AND repository = new.repository;\n"
+	 "END;\n"
+	 "CREATE TRIGGER repo_search_page AFTER UPDATE OF description ON repo_pages BEGIN\n"
+	 "  UPDATE repo_search SET description = new.description\n"
+	 "    WHERE did = new.did AND repository = new.repository;\n"
+	 "END;\n"},
+	{5, "web login: UI sessions, pending OAuth logins, OAuth sessions",
+	 /* Sessions tables: never dropped (see the top of this file). They hold OAuth tokens and DPoP
+	  * private keys: the database file must stay private to the AppView. */
+	 "CREATE TABLE ui_sessions (\n"
+	 "  id_hash TEXT PRIMARY KEY,\n"          /* hex SHA-256 of the cookie value; the value is never stored */
+	 "  did TEXT NOT NULL,\n"
+	 "  handle TEXT,\n"
+	 "  csrf TEXT NOT NULL,\n"                /* the session's CSRF token */
+	 "  created_at INTEGER NOT NULL,\n"
+	 "  expires_at INTEGER NOT NULL\n"
+	 ");\n"
+	 "CREATE INDEX ui_sessions_did ON ui_sessions(did);\n"
+	 "CREATE TABLE oauth_requests (\n"        /* pending logins, from PAR to the callback */
+	 "  state TEXT PRIMARY KEY,\n"
+	 "  did TEXT NOT NULL,\n"
+	 "  handle TEXT,\n"
+	 "  pds TEXT NOT NULL,\n"
+	 "  issuer TEXT NOT NULL,\n"
+	 "  token_endpoint TEXT NOT NULL,\n"
+	 "  revocation_endpoint TEXT,\n"
+	 "  verifier TEXT NOT NULL,\n"            /* PKCE code verifier */
+	 "  dpop_key TEXT NOT NULL,\n"            /* PKCS#8 PEM */
+	 "  nonce TEXT,\n"
+	 "  return_to TEXT NOT NULL,\n"
+	 "  created_at INTEGER NOT NULL\n"
+	 ");\n"
+	 "CREATE TABLE oauth_sessions (\n"
+	 "  did TEXT PRIMARY KEY,\n"
+	 "  handle TEXT,\n"
+	 "  pds TEXT NOT NULL,\n"
+	 "  issuer TEXT NOT NULL,\n"
+	 "  token_endpoint TEXT NOT NULL,\n"
+	 "  revocation_endpoint TEXT,\n"
+	 "  access_token TEXT NOT NULL,\n"
+	 "  refresh_token TEXT,\n"
+	 "  scope TEXT,\n"
+	 "  expires_at INTEGER NOT NULL,\n"       /* 0: the server gave no lifetime */
+	 "  dpop_key TEXT NOT NULL,\n"            /* PKCS#8 PEM */
+	 "  as_nonce TEXT,\n"
+	 "  pds_nonce TEXT,\n"
+	 "  updated_at INTEGER NOT NULL\n"
+	 ");\n"},
 };
 
 const int db_migrations_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);

@@ -292,6 +292,32 @@ static void test_passwords(void)
 	free(h2);
 }
 
+/* PEM strings: a key survives the round trip and signs like the original; public keys and junk are refused. */
+static void test_pem_strings(void)
+{
+	char *err = NULL;
+	crypto_key *k = crypto_key_generate(CRYPTO_P256), *pub = crypto_key_public_copy(k), *back = NULL;
+	char *pem = crypto_key_to_pem(k);
+	unsigned char sig[64];
+	ok(pem && strncmp(pem, "-----BEGIN PRIVATE KEY-----", 27) == 0, "to_pem: PKCS#8 PEM");
+	back = pem ? crypto_key_from_pem(pem, strlen(pem), &err) : NULL;
+	ok(back && crypto_key_alg(back) == CRYPTO_P256 && crypto_key_is_private(back), "from_pem: a private P-256 key");
+	ok(back && crypto_ecdsa_sign(back, "m", 1, sig) == 0 && crypto_ecdsa_verify(k, "m", 1, sig, 64) == 1,
+	   "from_pem: the key signs like the original");
+	ok(crypto_key_to_pem(pub) == NULL, "to_pem refuses a public key");
+	ok(crypto_key_from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", 60, &err) == NULL &&
+		   err && strstr(err, "PEM"),
+	   "from_pem refuses junk with a message");
+	free(err);
+	err = NULL;
+	ok(pem && crypto_key_from_pem(pem, strlen(pem) / 2, &err) == NULL, "from_pem refuses a truncated PEM");
+	free(err);
+	free(pem);
+	crypto_key_free(k);
+	crypto_key_free(pub);
+	crypto_key_free(back);
+}
+
 int main(void)
 {
 	test_sha256();
@@ -301,6 +327,7 @@ int main(void)
 	test_bad_points();
 	test_rsa();
 	test_key_files();
+	test_pem_strings();
 	test_passwords();
 	return tap_done();
 }

@@ -1,0 +1,48 @@
+/* ui.h - what the web UI's page files (cgi/ui-*.c, like cgit's ui-*.c) share from cgi/ui.c: the request
+ * context, rendering a page inside the layout, error pages, and decorating index rows for templates. */
+#ifndef ATCR_UI_H
+#define ATCR_UI_H
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "appview.h"
+#include "http.h"
+
+/* One UI request. */
+typedef struct {
+	fcgi_req *r;
+	const appview *av;
+	sqlite3 *db;     /* this thread's index connection */
+	http_opts http;  /* outbound requests (test mode allows loopback) */
+} ui_req;
+
+/* Fill u for r. 0, or -1 after answering 500 (no index connection). */
+int ui_begin(fcgi_req *r, ui_req *u);
+
+/* Render template tmpl with ctx (not consumed) inside the layout, titled title, and send it with
+ * status. Returns 0 (also when the client went away), -1 when nothing could be sent. */
+int ui_page(ui_req *u, int status, const char *tmpl, const char *title, json_object *ctx);
+/* The 404 page in the layout ("what" says what was not found). Returns 0. */
+int ui_not_found(ui_req *u, const char *what);
+/* Log what failed (with err, which is freed) and answer the 500 page. Returns 0. */
+int ui_fail(ui_req *u, const char *what, char *err);
+
+/* Add display fields to each object of rows (an array) or to one object: "pushed" (a UTC date) from
+ * pushed_at, "size_text" from size, "short_digest" from digest, "summary" (plain text) from the
+ * Markdown description, and "repo_path" ("<owner>/<repository>", percent-encoded for /r/ links) from
+ * owner and repository. 0, or -1 when out of memory. */
+int ui_decorate(json_object *rows);
+
+/* "1.5 MB" style size into out. */
+void ui_size_text(long long bytes, char *out, size_t size);
+/* The registry's host[:port] from server.base_url, as `docker pull` names it. Caller frees. */
+char *ui_registry_host(const appview *av);
+/* A string value, or JSON null for NULL (for json_object_object_add). */
+json_object *ui_str(const char *s);
+
+/* The pages (one file each). */
+int ui_repo_page(ui_req *u, const char *did, const char *owner, const char *repository);        /* ui-repo.c */
+int ui_manifest_page(ui_req *u, const char *did, const char *owner, const char *repository,
+		     const char *digest);                                                         /* ui-manifest.c */
+
+#endif

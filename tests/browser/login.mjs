@@ -1,0 +1,120 @@
+// login.mjs - the web login in a real browser: Debian's chromium driven by playwright-core opens the
+// AppView's /login, enters the handle, signs in on the reference PDS's own sign-in page, accepts its
+// consent page, comes back logged in (the AppView shows the handle), then logs out with the page's form
+// (a POST with the CSRF token). Screenshots of every step go to OUT_DIR. TAP output.
+// Env: APPVIEW_URL (http://127.0.0.1:PORT: the loopback client redirects to 127.0.0.1), HANDLE, PASSWORD,
+// DID, OUT_DIR, PEERS_DIR (the node tree holding playwright-core), CHROMIUM (/usr/bin/chromium).
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const env = (k, d) => process.env[k] ?? d;
+const appview = env('APPVIEW_URL'), handle = env('HANDLE'), password = env('PASSWORD'), did = env('DID');
+const out = env('OUT_DIR', 'tests/out');
+const require = createRequire(join(env('PEERS_DIR', '.'), 'node_modules') + '/');
+const { chromium } = require('playwright-core');
+
+let n = 0, failed = 0;
+const ok = (cond, name) => {
+	n++;
+	if (!cond) failed++;
+	console.log(`${cond ? '' : 'not '}ok ${n} - ${name}`);
+	return cond;
+};
+const diag = (s) => console.log(String(s).split('\n').map((l) => `# ${l}`).join('\n'));
+
+mkdirSync(out, { recursive: true });
+const profile = mkdtempSync(join(tmpdir(), 'atcr-chromium-'));
+let context;
+let step = 0;
+async function shot(page, name) {
+	step++;
+	await page.screenshot({ path: join(out, `login-${String(step).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+try {
+	context = await chromium.launchPersistentContext(profile, {
+		executablePath: env('CHROMIUM', '/usr/bin/chromium'),
+		headless: true,
+		args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+			'--disable-background-networking', '--disable-component-update', '--disable-sync'],
+		viewport: { width: 1024, height: 800 },
+		timeout: 60000,
+	});
+	const page = context.pages()[0] ?? (await context.newPage());
+	page.setDefaultTimeout(30000);
+
+	// 1. The AppView's login form, coming back to /login afterwards.
+	let resp = await page.goto(`${appview}/login?next=/login`);
+	ok(resp && resp.status() === 200, `GET /login (HTTP ${resp && resp.status()})`);
+	await shot(page, 'appview-form');
+	const csrfCookie = (await context.cookies(appview)).find((c) => c.name === 'atcr_csrf');
+	ok(csrfCookie && csrfCookie.httpOnly && csrfCookie.sameSite === 'Lax', 'the CSRF cookie is HttpOnly, SameSite=Lax');
+	await page.fill('#handle', handle);
+	await Promise.all([page.waitForURL((u) => !u.href.startsWith(appview)), page.click('#login')]);
+	const pds = new URL(page.url());
+	ok(pds.pathname.endsWith('/oauth/authorize') && pds.searchParams.get('request_uri'),
+		`redirected to the PDS's authorize page (${pds.origin}${pds.pathname})`);
+
+	// 2. The PDS's own sign-in page (the handle is pre-filled from login_hint).
+	const pw = page.locator('input[type="password"]');
+	await pw.waitFor();
+	await shot(page, 'pds-sign-in');
+	const user = page.locator('input[name="username"], input[autocomplete="username"]').first();
+	if (await user.count() && !(await user.inputValue())) await user.fill(handle);
+	await pw.fill(password);
+	await page.locator('button[type="submit"]').first().click();
+
+	// 3. Its consent page: accept.
+	const accept = page.getByRole('button', { name: /^(accept|authorize|allow)/i }).first();
+	await accept.waitFor();
+	await shot(page, 'pds-consent');
+	ok(await accept.isVisible(), 'signed in on the PDS; its consent page asks');
+	await Promise.all([page.waitForURL((u) => u.href.startsWith(appview), { timeout: 30000 }), accept.click()]);
+	await page.waitForLoadState();
+
+	// 4. Back on the AppView, logged in.
+	ok(new URL(page.url()).pathname === '/login', `back on the AppView at the page the login started from (${page.url()})`);
+	await shot(page, 'appview-logged-in');
+	const body = await page.textContent('body');
+	ok(body.includes(`@${handle}`), `the AppView shows the handle @${handle}`);
+	ok(body.includes(did), 'and the DID');
+	const session = (await context.cookies(appview)).find((c) => c.name === 'atcr_session');
+	ok(session && session.httpOnly && session.sameSite === 'Lax' && !session.secure && session.value.length === 43,
+		'the session cookie: 256-bit value, HttpOnly, SameSite=Lax (no Secure over http)');
+	ok(!(await page.evaluate(() => document.cookie)).includes('atcr_session'), 'scripts cannot read it');
+
+	// A cross-site-style POST without the token is refused while logged in.
+	const forged = await page.evaluate(async () => {
+		const r = await fetch('/auth/logout', { method: 'POST', body: new URLSearchParams({ csrf: 'x'.repeat(43) }) });
+		return r.status;
+	});
+	ok(forged === 403, `logout with a wrong CSRF token is refused (HTTP ${forged})`);
+
+	// 5. Log out with the page's own form (POST with the session's CSRF token).
+	await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/auth/')), page.click('#logout')]);
+	await shot(page, 'appview-logged-out');
+	ok(!(await context.cookies(appview)).some((c) => c.name === 'atcr_session' && c.value),
+		'logout cleared the session cookie');
+	resp = await page.goto(`${appview}/login`);
+	const after = await page.textContent('body');
+	ok(resp.status() === 200 && !after.includes(`@${handle}`) && (await page.locator('#handle').count()) === 1,
+		'after logout /login shows the form again');
+	await shot(page, 'appview-login-again');
+} catch (e) {
+	ok(false, `browser flow: ${e.message.split('\n')[0]}`);
+	diag(e.stack);
+	try {
+		const page = context?.pages()[0];
+		if (page) {
+			diag(`at ${page.url()}`);
+			await page.screenshot({ path: join(out, 'login-failure.png'), fullPage: true });
+		}
+	} catch { /* the browser is gone */ }
+} finally {
+	await context?.close().catch(() => {});
+	rmSync(profile, { recursive: true, force: true });
+}
+console.log(`1..${n}`);
+process.exit(failed ? 1 : 0);
