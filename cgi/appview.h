@@ -81,6 +81,9 @@ int ui_start(appview *av, char **err);
 void ui_stop(appview *av);
 /* An HTML error page in the layout, for paths where ui_wants_html() says so (the layer's 404 and 500). */
 void ui_error_page(fcgi_req *r, int status, const char *message);
+/* Render template tmpl with ctx (not consumed) inside the layout and send it with status. 0, or -1 when
+ * nothing could be rendered (the layer then answers the 500 page). */
+int ui_html(fcgi_req *r, int status, const char *tmpl, const char *title, json_object *ctx);
 /* 1 for paths a browser reads (not /v2, /xrpc/, /auth/, /health, /.well-known/, ...). */
 int ui_wants_html(const char *path);
 int ui_home(fcgi_req *r);   /* GET / */

@@ -25,7 +25,6 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int client_state; /* 0 not tried, 1 ready, -1 failed (retried on the next request) */
 static oauth_client client;
 static crypto_key *client_key;
-static tmpl_set *templates;
 
 /* The client key of a confidential client lives beside the registry token key, in its own file. */
 static char *client_key_path(const appview *av)
@@ -55,20 +54,6 @@ static const oauth_client *the_client(const appview *av)
 	return client_state == 1 ? &client : NULL;
 }
 
-static const tmpl_set *the_templates(const appview *av)
-{
-	char *err = NULL;
-	pthread_mutex_lock(&init_lock);
-	if (!templates) {
-		templates = tmpl_load(config_str(av->cfg, "ui.templates_dir"), &err);
-		if (!templates)
-			log_error("templates: %s", err);
-	}
-	pthread_mutex_unlock(&init_lock);
-	free(err);
-	return templates;
-}
-
 static http_opts http_options(const appview *av)
 {
 	return (http_opts){.timeout_s = (long)config_int(av->cfg, "http.timeout"),
@@ -84,42 +69,11 @@ static int secure_cookies(const appview *av)
 
 /* ---- pages */
 
-/* Render template name with ctx (consumed) as an HTML page inside the UI's layout (a bare page when the
- * layout is missing; a plain escaped message when templates cannot be loaded at all). */
+/* Render template name with ctx (consumed) as an HTML page inside the UI's layout. */
 static int page(fcgi_req *r, int status, const char *name, const char *title, json_object *ctx)
 {
-	const appview *av = r->app;
-	buf_t content = BUF_INIT, out = BUF_INIT;
-	char *err = NULL;
-	const tmpl_set *t = the_templates(av);
-	json_object *layout = json_object_new_object();
-	int rc;
-	fcgi_add_header(r, "Cache-Control", "no-store");
-	fcgi_add_header(r, "X-Frame-Options", "DENY");
-	if (t && tmpl_render(t, name, ctx, &content, &err) == 0) {
-		json_object_object_add(layout, "title", json_object_new_string(title));
-		json_object_object_add(layout, "content", tmpl_trusted_html(buf_str(&content)));
-		json_object_object_add(layout, "registry", json_object_new_string(av->service_name));
-		if (tmpl_render(t, "layout", layout, &out, NULL) != 0) {
-			buf_puts(&out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
-			html_escape(&out, title);
-			buf_printf(&out, " - ATCR</title></head>\n<body>\n%s</body></html>\n", buf_str(&content));
-		}
-	} else {
-		if (err)
-			log_error("template %s: %s", name, err);
-		json_object *m = NULL;
-		buf_puts(&out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ATCR</title></head><body><p>");
-		html_escape(&out, json_object_object_get_ex(ctx, "message", &m) ? json_object_get_string(m)
-										 : "The page cannot be shown.");
-		buf_puts(&out, "</p></body></html>\n");
-	}
-	rc = fcgi_send(r, status, "text/html; charset=utf-8", out.data, out.len);
-	buf_free(&content);
-	buf_free(&out);
-	free(err);
+	int rc = ui_html(r, status, name, title, ctx);
 	json_object_put(ctx);
-	json_object_put(layout);
 	return rc;
 }
 

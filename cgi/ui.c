@@ -15,8 +15,9 @@
 #include "tmpl.h"
 
 /* Scripts only from our own static/app.js, no framing, no inline script even if an escape failed. */
+/* No form-action: the login form's answer redirects to the user's PDS, wherever that is. */
 #define UI_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " \
-	       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+	       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 /* Missing or broken templates do not stop the AppView: the registry works without its UI, whose
  * pages then answer 503 (the reason is logged at start-up). */
@@ -80,13 +81,15 @@ char *ui_registry_host(const appview *av)
 	return strndup(h, strcspn(h, "/"));
 }
 
-/* Render tmpl, then the layout around it, into out. 0, or -1 with *err. */
-static int render(const appview *av, const char *tmpl, const char *title, json_object *ctx, buf_t *out, char **err)
+/* Render tmpl, then the layout around it (with the logged-in user, if any), into out. 0, or -1 with *err. */
+static int render(fcgi_req *r, const char *tmpl, const char *title, json_object *ctx, buf_t *out, char **err)
 {
+	const appview *av = r->app;
 	buf_t content = {0};
 	int rc = -1;
+	login_user who = {0};
 	json_object *layout = json_object_new_object();
-	if (!layout || tmpl_render(av->ui_templates, tmpl, ctx, &content, err) != 0)
+	if (!layout || !av->ui_templates || tmpl_render(av->ui_templates, tmpl, ctx, &content, err) != 0)
 		goto out;
 	json_object_object_add(layout, "title", ui_str(title));
 	/* our own template's output: the values in it are escaped already */
@@ -94,10 +97,17 @@ static int render(const appview *av, const char *tmpl, const char *title, json_o
 	char *host = ui_registry_host(av);
 	json_object_object_add(layout, "registry", ui_str(host));
 	free(host);
+	if (login_user_get(r, &who) == 1) {
+		json_object *user = json_object_new_object();
+		json_object_object_add(user, "name", ui_str(who.handle ? who.handle : who.did));
+		json_object_object_add(user, "csrf", ui_str(who.csrf));
+		json_object_object_add(layout, "user", user);
+	}
 	rc = tmpl_render(av->ui_templates, "layout", layout, out, err);
 out:
-	if (!layout && err && !*err)
-		buf_error(err, "out of memory");
+	if ((!layout || !av->ui_templates) && err && !*err)
+		buf_error(err, layout ? "no templates" : "out of memory");
+	login_user_free(&who);
 	json_object_put(layout);
 	buf_free(&content);
 	return rc;
@@ -109,25 +119,32 @@ static int send_html(fcgi_req *r, int status, const buf_t *body)
 	fcgi_add_header(r, "Content-Security-Policy", "%s", UI_CSP);
 	fcgi_add_header(r, "X-Content-Type-Options", "nosniff");
 	fcgi_add_header(r, "Referrer-Policy", "same-origin");
-	fcgi_add_header(r, "Cache-Control", "no-cache");
+	/* pages carry the logout form's CSRF token: never stored, never framed */
+	fcgi_add_header(r, "Cache-Control", "no-store");
+	fcgi_add_header(r, "X-Frame-Options", "DENY");
 	fcgi_send(r, status, "text/html; charset=utf-8", buf_str(body), body->len);
 	return 0;
 }
 
-int ui_page(ui_req *u, int status, const char *tmpl, const char *title, json_object *ctx)
+int ui_html(fcgi_req *r, int status, const char *tmpl, const char *title, json_object *ctx)
 {
 	buf_t out = {0};
 	char *err = NULL;
 	int rc = 0;
-	if (render(u->av, tmpl, title, ctx, &out, &err) != 0) {
+	if (render(r, tmpl, title, ctx, &out, &err) != 0) {
 		log_error("ui: rendering %s: %s", tmpl, err ? err : "failed");
 		rc = -1; /* the layer answers 500 through ui_error_page */
 	} else {
-		send_html(u->r, status, &out);
+		send_html(r, status, &out);
 	}
 	free(err);
 	buf_free(&out);
 	return rc;
+}
+
+int ui_page(ui_req *u, int status, const char *tmpl, const char *title, json_object *ctx)
+{
+	return ui_html(u->r, status, tmpl, title, ctx);
 }
 
 void ui_error_page(fcgi_req *r, int status, const char *message)
@@ -143,7 +160,7 @@ void ui_error_page(fcgi_req *r, int status, const char *message)
 		json_object_object_add(ctx, "reason", ui_str(fcgi_status_text(status)));
 		json_object_object_add(ctx, "message", ui_str(message));
 	}
-	if (ctx && av && av->ui_templates && render(av, "error", title, ctx, &out, &err) == 0) {
+	if (ctx && av && av->ui_templates && render(r, "error", title, ctx, &out, &err) == 0) {
 		send_html(r, status, &out);
 	} else {
 		/* no templates (or out of memory): still HTML, with nothing from the request in it */

@@ -92,6 +92,12 @@ try {
 	});
 	ok(forged === 403, `logout with a wrong CSRF token is refused (HTTP ${forged})`);
 
+	// Every page's header shows who is logged in, with a logout form.
+	await page.goto(`${appview}/`);
+	ok((await page.textContent('header .account .who'))?.trim() === handle, 'the home page header shows the handle');
+	ok((await page.locator('header form.account input[name="csrf"]').count()) === 1, 'with a logout form carrying the CSRF token');
+	await page.goto(`${appview}/login`);
+
 	// 5. Log out with the page's own form (POST with the session's CSRF token).
 	await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/auth/')), page.click('#logout')]);
 	await shot(page, 'appview-logged-out');

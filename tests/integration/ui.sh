@@ -74,6 +74,8 @@ t "repository page: the javascript: link lost its URL, the https one kept it" \
 	'! grep -qi "javascript:" "$pages/repo" && has repo "href=\"https://example.com/docs\""'
 t "repository page: tags 1.0, multi and sbom" 'has repo ">1.0<" && has repo ">multi" && has repo ">sbom<"'
 t "repository page: the pull command" "has repo 'docker pull $REGISTRY/$HANDLE/app:1.0'"
+t "a visitor's header offers the login, no logout form" 'has repo "href=\"/login\"" && ! has repo "action=\"/auth/logout\""'
+t "pages are not stored and not framed" 'grep -qi "^cache-control: no-store" "$pages/repo.h" && grep -qi "^x-frame-options: deny" "$pages/repo.h"'
 t "repository page: a copy button for progressive enhancement" 'has repo "class=\"copy\" data-copy=\"docker pull $REGISTRY/$HANDLE/app:multi\""'
 t "repository page: platforms of the index" 'has repo "linux/amd64" && has repo "linux/arm64/v8"'
 t "repository page: short digest linking to the manifest page" "has repo \"/r/$HANDLE/app/manifests/$BB\" && has repo \"${BB:0:19}\""
