@@ -64,6 +64,7 @@ static void usage(FILE *out)
 		"  resolve HANDLE|DID  resolve an identity, bypassing the cache\n"
 		"  expire-uploads [SECONDS]\n"
 		"                      abort blob uploads untouched for SECONDS (86400) on their holds\n"
+		"  expire-sessions     remove expired UI sessions and stale pending logins\n"
 		"\n"
 		"options:\n"
 		"  --config FILE       YAML configuration (default: $ATCR_CONFIG); ATCR_* variables override it,\n"
@@ -203,7 +204,8 @@ int main(int argc, char **argv)
 		cmd = "serve";
 	}
 	if (!(strcmp(cmd, "serve") == 0 && nargs == 0) && !(strcmp(cmd, "migrate") == 0 && nargs == 0) &&
-	    !(strcmp(cmd, "resolve") == 0 && nargs == 1) && !(strcmp(cmd, "expire-uploads") == 0 && nargs <= 1)) {
+	    !(strcmp(cmd, "resolve") == 0 && nargs == 1) && !(strcmp(cmd, "expire-uploads") == 0 && nargs <= 1) &&
+	    !(strcmp(cmd, "expire-sessions") == 0 && nargs == 0)) {
 		fprintf(stderr, "atcr-appview: bad command: %s\n", cmd);
 		usage(stderr);
 		return 2;
@@ -223,6 +225,8 @@ int main(int argc, char **argv)
 		rc = cli_migrate(cfg);
 	else if (strcmp(cmd, "resolve") == 0)
 		rc = cli_resolve(cfg, args[0]);
+	else if (strcmp(cmd, "expire-sessions") == 0)
+		rc = cli_expire_sessions(cfg);
 	else if (strcmp(cmd, "expire-uploads") == 0) {
 		char *end = NULL;
 		long long age = nargs ? strtoll(args[0], &end, 10) : 86400;

@@ -1,4 +1,4 @@
-/* cli.c - operator commands: `atcr-appview migrate`, `resolve <handle|did>`, `expire-uploads`. */
+/* cli.c - operator commands: `atcr-appview migrate`, `resolve <handle|did>`, `expire-uploads`, `expire-sessions`. */
 #include "cli.h"
 
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "db.h"
 #include "holdclient.h"
 #include "identity.h"
+#include "session.h"
 
 int cli_migrate(const config *cfg)
 {
@@ -111,4 +112,24 @@ out:
 	http_thread_cleanup();
 	db_close(db);
 	return rc;
+}
+
+int cli_expire_sessions(const config *cfg)
+{
+	char *err = NULL;
+	const char *path = config_str(cfg, "database.path");
+	sqlite3 *db = db_open(path, 1, &err);
+	if (!db) {
+		fprintf(stderr, "atcr-appview expire-sessions: %s: %s\n", path, err ? err : "cannot open");
+		free(err);
+		return 1;
+	}
+	int n = session_expire(db, (long long)time(NULL));
+	db_close(db);
+	if (n < 0) {
+		fprintf(stderr, "atcr-appview expire-sessions: the index refused the cleanup\n");
+		return 1;
+	}
+	printf("expired %d UI sessions and pending logins\n", n);
+	return 0;
 }

@@ -118,6 +118,12 @@ t "to the PDS's authorize endpoint ($auth_ep) with a pushed request_uri" \
 t "and the loopback client_id" '[[ $loc == *client_id=http%3A%2F%2Flocalhost%3F* ]]'
 t "the pending login is stored with its DPoP key, for the right DID" \
 	'[ "$(sqlite3 "$stack/appview.db" "SELECT did, return_to, dpop_key LIKE \"-----BEGIN PRIVATE KEY-----%\" FROM oauth_requests")" = "$DID|/u/alice.test|1" ]'
+"$ATCR_BUILD/cgi/atcr-appview" --config "$stack/appview.yaml" expire-sessions >"$tmp/expire.out" 2>&1
+t "expire-sessions keeps a fresh pending login" '[ "$(sqlite3 "$stack/appview.db" "SELECT count(*) FROM oauth_requests")" = 1 ] && grep -q "^expired 0 " "$tmp/expire.out"'
+sqlite3 "$stack/appview.db" "UPDATE oauth_requests SET created_at = created_at - 3600"
+"$ATCR_BUILD/cgi/atcr-appview" --config "$stack/appview.yaml" expire-sessions >"$tmp/expire.out" 2>&1
+t "expire-sessions removes one an hour old" '[ "$(sqlite3 "$stack/appview.db" "SELECT count(*) FROM oauth_requests")" = 0 ] && grep -q "^expired 1 " "$tmp/expire.out"'
+sqlite3 "$stack/appview.db" "UPDATE oauth_requests SET created_at = created_at + 3600" # (none left: harmless)
 t "the PDS shows its authorize page for it" \
 	'[ "$(curl -s -o /dev/null -w "%{http_code}" -H "Accept: text/html" -H "Sec-Fetch-Mode: navigate" -H "Sec-Fetch-Dest: document" -H "Sec-Fetch-Site: cross-site" "$loc")" = 200 ]'
 code=$(post_login -b "$tmp/jar" --data-urlencode "handle=nobody.invalid" --data-urlencode "csrf=$csrf")
