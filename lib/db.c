@@ -394,3 +394,16 @@ sqlite3 *db_thread(const char *path, char **err)
 	pthread_setspecific(thread_db_key, t);
 	return db;
 }
+
+int db_fail(sqlite3 *db, char **err, const char *what)
+{
+	return buf_error(err, "index: %s: %s", what, sqlite3_errmsg(db));
+}
+
+sqlite3_stmt *db_prepare_err(sqlite3 *db, const char *sql, char **err)
+{
+	sqlite3_stmt *st = db_prepare(db, sql);
+	if (!st)
+		db_fail(db, err, "prepare");
+	return st;
+}

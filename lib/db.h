@@ -23,6 +23,11 @@ int db_latest_version(void);
  * NULL on error (logged to stderr). */
 sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql);
 
+/* *err = "index: <what>: <SQLite's message>" (caller frees); returns -1, for `return db_fail(...)`. */
+int db_fail(sqlite3 *db, char **err, const char *what);
+/* db_prepare that reports a failure through *err. */
+sqlite3_stmt *db_prepare_err(sqlite3 *db, const char *sql, char **err);
+
 /* Run one or more statements without results; 0 ok, -1 with *err set (caller frees). */
 int db_exec(sqlite3 *db, const char *sql, char **err);
 

@@ -10,19 +10,6 @@
 #include "buf.h"
 #include "db.h"
 
-static int sql_fail(sqlite3 *db, char **err, const char *what)
-{
-	return buf_error(err, "index: %s: %s", what, sqlite3_errmsg(db));
-}
-
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql, char **err)
-{
-	sqlite3_stmt *st = db_prepare(db, sql);
-	if (!st)
-		sql_fail(db, err, "prepare");
-	return st;
-}
-
 /* Bind a string that may be NULL (SQL NULL then). */
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
@@ -35,7 +22,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 /* Run a statement without result rows; 0 ok, -1 with *err. */
 static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, char **err)
 {
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_fail(db, err, what);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, err, what);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -51,7 +38,7 @@ static char *col_text(sqlite3_stmt *st, int i)
 static sqlite3_stmt *prep_keyed(sqlite3 *db, const char *sql, const char *did, const char *repository,
 				const char *key, char **err)
 {
-	sqlite3_stmt *st = prep(db, sql, err);
+	sqlite3_stmt *st = db_prepare_err(db, sql, err);
 	if (st) {
 		sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 2, repository, -1, SQLITE_TRANSIENT);
@@ -69,7 +56,7 @@ static int step_text(sqlite3 *db, sqlite3_stmt *st, char **out, char **err, cons
 		*out = col_text(st, 0);
 		rc = *out ? 1 : buf_error(err, "index: out of memory");
 	} else {
-		rc = rc == SQLITE_DONE ? 0 : sql_fail(db, err, what);
+		rc = rc == SQLITE_DONE ? 0 : db_fail(db, err, what);
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -93,7 +80,7 @@ static int savepoint_end(sqlite3 *db, int ok, char **err)
 
 static int repo_touch(sqlite3 *db, const char *did, const char *repository, long long now, int push, char **err)
 {
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				push ? "INSERT INTO repositories (did, repository, created_at, updated_at, push_count) "
 				       "VALUES (?1, ?2, ?3, ?3, 1) ON CONFLICT (did, repository) DO UPDATE SET "
 				       "push_count = push_count + 1, updated_at = excluded.updated_at"
@@ -119,7 +106,7 @@ static int manifest_upsert(sqlite3 *db, const regindex_entry *e, char **err)
 	const char *artifact_type = m->artifact_type ? m->artifact_type
 				    : m->config     ? m->config->media_type
 						    : NULL;
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"INSERT INTO manifests (did, repository, digest, media_type, size, artifact_type, "
 				"subject_digest, annotations, hold_did, record_rkey, blob_cid, raw, created_at) "
 				"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -178,7 +165,7 @@ static json_object *platform_json(const oci_platform *p)
 static int blob_row(sqlite3 *db, const regindex_entry *e, const char *role, size_t position,
 		    const oci_descriptor *d, char **err)
 {
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"INSERT OR REPLACE INTO manifest_blobs (did, repository, manifest_digest, role, position, "
 				"digest, size, media_type, platform) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 				err);
@@ -205,7 +192,7 @@ static int blob_row(sqlite3 *db, const regindex_entry *e, const char *role, size
 static int blobs_replace(sqlite3 *db, const regindex_entry *e, char **err)
 {
 	const oci_manifest *m = e->m;
-	sqlite3_stmt *st = prep(db, "DELETE FROM manifest_blobs WHERE did = ? AND repository = ? AND manifest_digest = ?",
+	sqlite3_stmt *st = db_prepare_err(db, "DELETE FROM manifest_blobs WHERE did = ? AND repository = ? AND manifest_digest = ?",
 				err);
 	if (!st)
 		return -1;
@@ -288,7 +275,7 @@ int regindex_manifest_get(sqlite3 *db, const char *did, const char *repository, 
 		goto out;
 	}
 	if (rc != SQLITE_ROW) {
-		rc = sql_fail(db, err, "manifest");
+		rc = db_fail(db, err, "manifest");
 		goto out;
 	}
 	out->digest = col_text(st, 0);
@@ -333,7 +320,7 @@ int regindex_manifest_by_rkey(sqlite3 *db, const char *did, const char *reposito
 static int row_exists(sqlite3 *db, const char *sql, const char *did, const char *repository, const char *key,
 		      char **err)
 {
-	sqlite3_stmt *st = prep(db, sql, err);
+	sqlite3_stmt *st = db_prepare_err(db, sql, err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
@@ -341,7 +328,7 @@ static int row_exists(sqlite3 *db, const char *sql, const char *did, const char 
 	if (key)
 		sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
 	int rc = sqlite3_step(st);
-	rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sql_fail(db, err, "lookup");
+	rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_fail(db, err, "lookup");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -356,7 +343,7 @@ int regindex_manifest_exists(sqlite3 *db, const char *did, const char *repositor
 static int delete_rows(sqlite3 *db, const char *sql, const char *did, const char *repository, const char *key,
 		       int *changes, char **err)
 {
-	sqlite3_stmt *st = prep(db, sql, err);
+	sqlite3_stmt *st = db_prepare_err(db, sql, err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
@@ -411,7 +398,7 @@ int regindex_tag_get(sqlite3 *db, const char *did, const char *repository, const
 		out->checked_at = sqlite3_column_int64(st, 2);
 		rc = out->digest ? 1 : buf_error(err, "index: out of memory");
 	} else {
-		rc = rc == SQLITE_DONE ? 0 : sql_fail(db, err, "tag");
+		rc = rc == SQLITE_DONE ? 0 : db_fail(db, err, "tag");
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -477,7 +464,7 @@ static char **collect(sqlite3 *db, sqlite3_stmt *st, long long limit, size_t *co
 		v[++n] = NULL;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sql_fail(db, err, "list");
+		db_fail(db, err, "list");
 		goto fail;
 	}
 	sqlite3_reset(st);
@@ -495,7 +482,7 @@ fail:
 char **regindex_tags_for_digest(sqlite3 *db, const char *did, const char *repository, const char *digest,
 				char **err)
 {
-	sqlite3_stmt *st = prep(db, "SELECT tag FROM tags WHERE did = ? AND repository = ? AND digest = ? ORDER BY tag",
+	sqlite3_stmt *st = db_prepare_err(db, "SELECT tag FROM tags WHERE did = ? AND repository = ? AND digest = ? ORDER BY tag",
 				err);
 	if (!st)
 		return NULL;
@@ -539,7 +526,7 @@ int regindex_tags_list(sqlite3 *db, const char *did, const char *repository, con
 int regindex_catalog(sqlite3 *db, const char *last, int n, regindex_page *out, char **err)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"SELECT name FROM (SELECT COALESCE(u.handle, r.did) || '/' || r.repository AS name "
 				"FROM repositories r LEFT JOIN users u ON u.did = r.did AND u.handle_verified = 1 "
 				"WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.did = r.did AND m.repository = r.repository)) "
@@ -560,7 +547,7 @@ int regindex_repo_exists(sqlite3 *db, const char *did, const char *repository, c
 
 int regindex_count_pull(sqlite3 *db, const char *did, const char *repository, long long now, char **err)
 {
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"UPDATE repositories SET pull_count = pull_count + 1, last_pull = ? "
 				"WHERE did = ? AND repository = ?",
 				err);
@@ -624,7 +611,7 @@ int regindex_referrers(sqlite3 *db, const char *did, const char *repository, con
 		if (rc == SQLITE_NOMEM)
 			buf_error(err, "index: out of memory");
 		else
-			sql_fail(db, err, "referrers");
+			db_fail(db, err, "referrers");
 		sqlite3_reset(st);
 		regindex_referrers_free(v, count);
 		return -1;
@@ -641,7 +628,7 @@ int regindex_blob_hold(sqlite3 *db, const char *did, const char *repository, con
 		       char **err)
 {
 	*hold_did = NULL;
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				digest ? "SELECT m.hold_did FROM manifests m JOIN manifest_blobs b ON b.did = m.did "
 					 "AND b.repository = m.repository AND b.manifest_digest = m.digest "
 					 "WHERE m.did = ? AND m.repository = ? AND b.digest = ? AND m.hold_did IS NOT NULL "

@@ -21,19 +21,6 @@
 	" LEFT JOIN repo_pages p ON p.did = r.did AND p.repository = r.repository"
 #define HAS_MANIFESTS " EXISTS (SELECT 1 FROM manifests m WHERE m.did = r.did AND m.repository = r.repository)"
 
-static int sql_fail(sqlite3 *db, char **err, const char *what)
-{
-	return buf_error(err, "index: %s: %s", what, sqlite3_errmsg(db));
-}
-
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql, char **err)
-{
-	sqlite3_stmt *st = db_prepare(db, sql);
-	if (!st)
-		sql_fail(db, err, "prepare");
-	return st;
-}
-
 /* One row as an object keyed by column names; NULL when out of memory. */
 static json_object *row_json(sqlite3_stmt *st)
 {
@@ -77,7 +64,7 @@ static json_object *rows_json(sqlite3 *db, sqlite3_stmt *st, const char *what, c
 	if (rows && rc != SQLITE_DONE) {
 		json_object_put(rows);
 		rows = NULL;
-		sql_fail(db, err, what);
+		db_fail(db, err, what);
 	} else if (!rows && err && !*err) {
 		buf_error(err, "index: out of memory");
 	}
@@ -96,7 +83,7 @@ static void bind_keys(sqlite3_stmt *st, const char *did, const char *repository)
 
 json_object *uiindex_recent_tags(sqlite3 *db, int n, char **err)
 {
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"SELECT " OWNER_SQL ", r.did AS did, r.repository AS repository, r.tag AS tag, "
 				"r.digest AS digest, r.updated_at AS pushed_at FROM tags r LEFT JOIN users u ON u.did = r.did "
 				"ORDER BY r.updated_at DESC, r.rowid DESC LIMIT ?",
@@ -109,7 +96,7 @@ json_object *uiindex_recent_tags(sqlite3 *db, int n, char **err)
 
 json_object *uiindex_popular(sqlite3 *db, int n, char **err)
 {
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"SELECT " REPO_COLUMNS REPO_JOINS " WHERE" HAS_MANIFESTS
 				" ORDER BY pulls DESC, stars DESC, r.updated_at DESC, r.did, r.repository LIMIT ?",
 				err);
@@ -122,7 +109,7 @@ json_object *uiindex_popular(sqlite3 *db, int n, char **err)
 int uiindex_repo(sqlite3 *db, const char *did, const char *repository, json_object **out, char **err)
 {
 	*out = NULL;
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"SELECT " REPO_COLUMNS ", r.push_count AS pushes, r.created_at AS created_at, "
 				"(SELECT m.hold_did FROM manifests m WHERE m.did = r.did AND m.repository = r.repository "
 				"AND m.hold_did IS NOT NULL ORDER BY m.created_at DESC LIMIT 1) AS hold_did" REPO_JOINS
@@ -163,7 +150,7 @@ static char *platform_name(const char *json)
 static json_object *blobs_json(sqlite3 *db, const char *did, const char *repository, const char *digest,
 			       const char *role, char **err)
 {
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"SELECT digest, size, media_type, platform FROM manifest_blobs WHERE did = ? AND "
 				"repository = ? AND manifest_digest = ? AND role = ? ORDER BY position",
 				err);
@@ -190,7 +177,7 @@ static json_object *blobs_json(sqlite3 *db, const char *did, const char *reposit
 
 json_object *uiindex_tags(sqlite3 *db, const char *did, const char *repository, char **err)
 {
-	sqlite3_stmt *st = prep(
+	sqlite3_stmt *st = db_prepare_err(
 		db,
 		"SELECT t.tag AS tag, t.digest AS digest, t.updated_at AS pushed_at, m.media_type AS media_type, "
 		"(SELECT coalesce(sum(b.size), 0) FROM manifest_blobs b WHERE b.did = t.did AND b.repository = "
@@ -231,7 +218,7 @@ json_object *uiindex_tags(sqlite3 *db, const char *did, const char *repository, 
 
 json_object *uiindex_user_repos(sqlite3 *db, const char *did, char **err)
 {
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"SELECT " REPO_COLUMNS ", (SELECT count(*) FROM tags t WHERE t.did = r.did AND "
 				"t.repository = r.repository) AS tags" REPO_JOINS " WHERE r.did = ? AND" HAS_MANIFESTS
 				" ORDER BY r.updated_at DESC, r.repository",
@@ -277,7 +264,7 @@ static int one_text(sqlite3 *db, sqlite3_stmt *st, char **out, const char *what,
 		*out = strdup((const char *)sqlite3_column_text(st, 0));
 		rc = *out ? 1 : buf_error(err, "index: out of memory");
 	} else {
-		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_fail(db, err, what);
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, err, what);
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -286,7 +273,7 @@ static int one_text(sqlite3 *db, sqlite3_stmt *st, char **out, const char *what,
 int uiindex_did_for_handle(sqlite3 *db, const char *handle, char **did, char **err)
 {
 	*did = NULL;
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"SELECT did FROM users WHERE handle = lower(?) AND handle_verified = 1 "
 				"ORDER BY resolved_at DESC LIMIT 1",
 				err);
@@ -299,7 +286,7 @@ int uiindex_did_for_handle(sqlite3 *db, const char *handle, char **did, char **e
 int uiindex_handle_for_did(sqlite3 *db, const char *did, char **handle, char **err)
 {
 	*handle = NULL;
-	sqlite3_stmt *st = prep(db, "SELECT handle FROM users WHERE did = ? AND handle_verified = 1", err);
+	sqlite3_stmt *st = db_prepare_err(db, "SELECT handle FROM users WHERE did = ? AND handle_verified = 1", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
@@ -351,7 +338,7 @@ int uiindex_search(sqlite3 *db, const char *text, int page, int per_page, json_o
 		return *results ? 0 : buf_error(err, "index: out of memory");
 	}
 	int rc = -1;
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"SELECT " REPO_COLUMNS " FROM repo_search f JOIN repositories r ON r.did = f.did AND "
 				"r.repository = f.repository LEFT JOIN users u ON u.did = r.did "
 				"LEFT JOIN repo_pages p ON p.did = r.did AND p.repository = r.repository "
@@ -381,7 +368,7 @@ int uiindex_page_get(sqlite3 *db, const char *did, const char *repository, char 
 {
 	*description = NULL;
 	*fetched_at = 0;
-	sqlite3_stmt *st = prep(db, "SELECT description, fetched_at FROM repo_pages WHERE did = ? AND repository = ?", err);
+	sqlite3_stmt *st = db_prepare_err(db, "SELECT description, fetched_at FROM repo_pages WHERE did = ? AND repository = ?", err);
 	if (!st)
 		return -1;
 	bind_keys(st, did, repository);
@@ -393,7 +380,7 @@ int uiindex_page_get(sqlite3 *db, const char *did, const char *repository, char 
 		if (d && !(*description = strdup((const char *)d)))
 			rc = buf_error(err, "index: out of memory");
 	} else {
-		rc = rc == SQLITE_DONE ? 0 : sql_fail(db, err, "repository page");
+		rc = rc == SQLITE_DONE ? 0 : db_fail(db, err, "repository page");
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -402,7 +389,7 @@ int uiindex_page_get(sqlite3 *db, const char *did, const char *repository, char 
 int uiindex_page_put(sqlite3 *db, const char *did, const char *repository, const char *description, long long now,
 		     char **err)
 {
-	sqlite3_stmt *st = prep(db,
+	sqlite3_stmt *st = db_prepare_err(db,
 				"INSERT INTO repo_pages (did, repository, description, fetched_at) VALUES (?, ?, ?, ?) "
 				"ON CONFLICT (did, repository) DO UPDATE SET description = excluded.description, "
 				"fetched_at = excluded.fetched_at",
@@ -415,7 +402,7 @@ int uiindex_page_put(sqlite3 *db, const char *did, const char *repository, const
 	else
 		sqlite3_bind_null(st, 3);
 	sqlite3_bind_int64(st, 4, now);
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_fail(db, err, "repository page");
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, err, "repository page");
 	sqlite3_reset(st);
 	return rc;
 }
