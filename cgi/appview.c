@@ -34,6 +34,7 @@ static const fcgi_route routes[] = {
 	{FCGI_POST, "/auth/logout", logout_post},
 	/* UI pages (cgi/ui-*.c); "/" last: it takes every other path */
 	{FCGI_GET, "/search", ui_search},
+	{FCGI_POST, "/r/*", ui_star}, /* only .../star */
 	{FCGI_GET, "/r/*", ui_repo},
 	{FCGI_GET, "/u/*", ui_user},
 	{FCGI_GET, "/", ui_home},

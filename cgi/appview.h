@@ -91,4 +91,10 @@ int ui_repo(fcgi_req *r);   /* GET /r/<owner>/<repo>[/manifests/<digest>] */
 int ui_user(fcgi_req *r);   /* GET /u/<owner> */
 int ui_search(fcgi_req *r); /* GET /search?q=&page= */
 
+/* cgi/ui-star.c: POST /r/<owner>/<repo>/star (csrf, action=star|unstar): the star record in the logged-in
+ * user's PDS and its row in the index, then 303 back to the page (403 bad token, 303 /login logged out). */
+int ui_star(fcgi_req *r);
+/* For the repository page: ctx gets "star": {csrf, starred} when r's user is logged in. 0, or -1 logged. */
+int ui_star_state(fcgi_req *r, sqlite3 *db, const char *did, const char *repository, json_object *ctx);
+
 #endif

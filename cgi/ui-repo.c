@@ -143,6 +143,7 @@ int ui_repo_page(ui_req *u, const char *did, const char *owner, const char *repo
 		goto out;
 	}
 	json_object_object_add(ctx, "tags", json_object_get(tags));
+	ui_star_state(u->r, u->db, did, repository, ctx); /* the Star / Unstar form (cgi/ui-star.c) */
 	if (json_object_object_get_ex(ctx, "hold_did", &v))
 		json_object_object_add(ctx, hold_is_up(u, json_object_get_string(v)) ? "hold_up" : "hold_down",
 				       json_object_new_boolean(1));

