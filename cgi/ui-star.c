@@ -125,13 +125,33 @@ static char *form_get(const buf_t *body, const char *name)
 	return body->data && fcgi_query_find(body->data, name, &v) == 1 ? v : NULL;
 }
 
+/* Call a com.atproto.repo record procedure on the user's star record rkey (input gets repo, collection
+ * and rkey added; not consumed) through the user's OAuth session. 0, or the HTTP status to answer with
+ * *why set: 401 when the session is gone, 502 when the PDS refused. */
+static int star_record_call(fcgi_req *r, const char *starrer, const char *nsid, const char *rkey, json_object *input,
+			    char **why)
+{
+	xrpc_error e = {0};
+	json_object_object_add(input, "repo", json_object_new_string(starrer));
+	json_object_object_add(input, "collection", json_object_new_string(STAR_COLLECTION));
+	json_object_object_add(input, "rkey", json_object_new_string(rkey));
+	json_object *out = login_xrpc(r, starrer, "POST", nsid, NULL, input, &e);
+	int status = 0;
+	if (!out) {
+		status = e.status == 401 ? 401 : 502;
+		*why = buf_strf("%s: %s", e.error ? e.error : "error", e.message ? e.message : "no answer");
+	}
+	json_object_put(out);
+	xrpc_error_free(&e);
+	return status;
+}
+
 /* Write the star record to the user's PDS, then the row. 0 done; else an HTTP status (401: log in again). */
 static int do_star(fcgi_req *r, sqlite3 *db, const char *starrer, const char *did, const char *repository, char **why)
 {
 	char rkey[14], when[32], *subject = NULL, *err = NULL, *existing = NULL;
 	int status = 500;
-	json_object *input = NULL, *out = NULL, *record;
-	xrpc_error e = {0};
+	json_object *input = NULL, *record;
 	int have = star_get(db, starrer, did, repository, &existing, &err);
 	if (have != 0) {
 		status = have == 1 ? 0 : 500; /* already starred: nothing to do */
@@ -152,16 +172,9 @@ static int do_star(fcgi_req *r, sqlite3 *db, const char *starrer, const char *di
 	json_object_object_add(record, "$type", json_object_new_string(STAR_COLLECTION));
 	json_object_object_add(record, "subject", json_object_new_string(subject));
 	json_object_object_add(record, "createdAt", json_object_new_string(when));
-	json_object_object_add(input, "repo", json_object_new_string(starrer));
-	json_object_object_add(input, "collection", json_object_new_string(STAR_COLLECTION));
-	json_object_object_add(input, "rkey", json_object_new_string(rkey));
 	json_object_object_add(input, "record", record);
-	out = login_xrpc(r, starrer, "POST", "com.atproto.repo.putRecord", NULL, input, &e);
-	if (!out) {
-		status = e.status == 401 ? 401 : 502;
-		*why = buf_strf("%s: %s", e.error ? e.error : "error", e.message ? e.message : "no answer");
+	if ((status = star_record_call(r, starrer, "com.atproto.repo.putRecord", rkey, input, why)) != 0)
 		goto out;
-	}
 	status = star_set(db, starrer, did, repository, rkey, &err) == 0 ? 0 : 500;
 out:
 	if (status == 500 && !*why) {
@@ -169,8 +182,6 @@ out:
 		err = NULL;
 	}
 	json_object_put(input);
-	json_object_put(out);
-	xrpc_error_free(&e);
 	free(subject);
 	free(existing);
 	free(err);
@@ -183,8 +194,7 @@ static int do_unstar(fcgi_req *r, sqlite3 *db, const char *starrer, const char *
 {
 	char *rkey = NULL, *err = NULL;
 	int status = 500;
-	json_object *input = NULL, *out = NULL;
-	xrpc_error e = {0};
+	json_object *input = NULL;
 	int have = star_get(db, starrer, did, repository, &rkey, &err);
 	if (have <= 0) {
 		status = have == 0 ? 0 : 500; /* not starred: nothing to do */
@@ -193,15 +203,8 @@ static int do_unstar(fcgi_req *r, sqlite3 *db, const char *starrer, const char *
 	if (rkey && syntax_rkey_ok(rkey)) {
 		if (!(input = json_object_new_object()))
 			goto out;
-		json_object_object_add(input, "repo", json_object_new_string(starrer));
-		json_object_object_add(input, "collection", json_object_new_string(STAR_COLLECTION));
-		json_object_object_add(input, "rkey", json_object_new_string(rkey));
-		out = login_xrpc(r, starrer, "POST", "com.atproto.repo.deleteRecord", NULL, input, &e);
-		if (!out) {
-			status = e.status == 401 ? 401 : 502;
-			*why = buf_strf("%s: %s", e.error ? e.error : "error", e.message ? e.message : "no answer");
+		if ((status = star_record_call(r, starrer, "com.atproto.repo.deleteRecord", rkey, input, why)) != 0)
 			goto out;
-		}
 	}
 	status = star_set(db, starrer, did, repository, NULL, &err) == 0 ? 0 : 500;
 out:
@@ -210,8 +213,6 @@ out:
 		err = NULL;
 	}
 	json_object_put(input);
-	json_object_put(out);
-	xrpc_error_free(&e);
 	free(rkey);
 	free(err);
 	return status;
