@@ -34,6 +34,8 @@ static const fcgi_route routes[] = {
 	{FCGI_POST, "/auth/logout", logout_post},
 	/* UI pages (cgi/ui-*.c); "/" last: it takes every other path */
 	{FCGI_GET, "/search", ui_search},
+	{FCGI_GET, "/settings", ui_settings},
+	{FCGI_POST, "/settings", ui_settings_post},
 	{FCGI_POST, "/r/*", ui_star}, /* only .../star */
 	{FCGI_GET, "/r/*", ui_repo},
 	{FCGI_GET, "/u/*", ui_user},

@@ -38,6 +38,9 @@ int registry_v2(fcgi_req *r);
 /* An OCI error body {"errors":[{"code","message","detail"}]} with the API version header.
  * detail_name, when not NULL, becomes {"name": ...}. */
 int registry_send_error(fcgi_req *r, int status, const char *code, const char *message, const char *detail_name);
+/* did's profile now names hold_did as defaultHold ("" or NULL: none): the next push uses it at once,
+ * not when this process's cached copy of the profile expires (the settings page calls it). */
+void registry_profile_changed(const char *did, const char *hold_did);
 /* The layer's own errors (400/404/405/413/500) for /v2 paths, in OCI form. */
 void registry_layer_error(fcgi_req *r, int status, const char *message);
 
@@ -94,6 +97,10 @@ int ui_search(fcgi_req *r); /* GET /search?q=&page= */
 /* cgi/ui-star.c: POST /r/<owner>/<repo>/star (csrf, action=star|unstar): the star record in the logged-in
  * user's PDS and its row in the index, then 303 back to the page (403 bad token, 303 /login logged out). */
 int ui_star(fcgi_req *r);
+/* GET /settings (logged in: the default hold, crew and storage on each known hold), POST /settings
+ * (csrf, default_hold: a hold DID, or "" for the registry's default). */
+int ui_settings(fcgi_req *r);
+int ui_settings_post(fcgi_req *r);
 /* For the repository page: ctx gets "star": {csrf, starred} when r's user is logged in. 0, or -1 logged. */
 int ui_star_state(fcgi_req *r, sqlite3 *db, const char *did, const char *repository, json_object *ctx);
 

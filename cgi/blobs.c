@@ -43,7 +43,12 @@ int blobs_get(reg_req *q)
 	const char *digest = q->route.ref;
 	if (registry_owner(q) != 0)
 		goto out;
-	if (registry_pull_hold(q, digest, &hold_did, &hold_url, &err) != 0) {
+	/* A HEAD with a push token is a pusher asking whether to upload: the answer must be about the hold
+	 * the manifest will name (its push hold), not where older manifests keep the blob, or a push after
+	 * a change of default hold would skip blobs the new hold lacks. */
+	int pushing = q->r->head && registry_allowed(q, REGTOKEN_PUSH);
+	if ((pushing ? registry_push_hold(q, &hold_did, &hold_url, &err)
+		     : registry_pull_hold(q, digest, &hold_did, &hold_url, &err)) != 0) {
 		log_info("blob %s of %s: %s", digest, q->route.name.full, err);
 		registry_fail(q, OCI_BLOB_UNKNOWN, err, NULL);
 		goto out;

@@ -16,6 +16,7 @@
 #include "oauth.h"
 #include "session.h"
 #include "tmpl.h"
+#include "ui.h"
 
 #define FORM_MAX (16 * 1024)
 
@@ -83,13 +84,6 @@ static int error_page(fcgi_req *r, int status, const char *title, const char *me
 	json_object_object_add(ctx, "title", json_object_new_string(title));
 	json_object_object_add(ctx, "message", json_object_new_string(message));
 	return page(r, status, "oauth-error", title, ctx);
-}
-
-static int redirect(fcgi_req *r, const char *location)
-{
-	fcgi_add_header(r, "Location", "%s", location);
-	fcgi_add_header(r, "Cache-Control", "no-store");
-	return fcgi_send(r, 303, NULL, "", 0);
 }
 
 /* A local path to return to after login: "/..." but not "//host" or "/\host"; else "/". */
@@ -254,12 +248,6 @@ static int read_form(fcgi_req *r, buf_t *body)
 	return fcgi_query_wellformed(body->data) ? 0 : 400;
 }
 
-static char *form_get(const buf_t *body, const char *name)
-{
-	char *v = NULL;
-	return fcgi_query_find(body->data, name, &v) == 1 ? v : NULL;
-}
-
 /* Start a login for handle: resolve, discover, PAR, remember. 0 with *authorize_url (caller frees), or an
  * HTTP status with *why (caller frees) for the error page. */
 static int start_login(const appview *av, const char *handle, const char *next, char **authorize_url, char **why)
@@ -350,7 +338,7 @@ int login_post(fcgi_req *r)
 		rc = error_page(r, status, "Bad request", "The login form could not be read.");
 		goto out;
 	}
-	token = form_get(&body, "csrf");
+	token = ui_form_get(&body, "csrf");
 	cookie_token = session_cookie_get(fcgi_header(r, "Cookie"), SESSION_CSRF_COOKIE);
 	int logged_in = login_user_get(r, &u);
 	if (!session_csrf_ok(cookie_token, token) && !(logged_in && login_csrf_ok(&u, token))) {
@@ -360,8 +348,8 @@ int login_post(fcgi_req *r)
 				"try again (cookies must be enabled).");
 		goto out;
 	}
-	handle = form_get(&body, "handle");
-	next = form_get(&body, "next");
+	handle = ui_form_get(&body, "handle");
+	next = ui_form_get(&body, "next");
 	if (handle) { /* people type "@alice.bsky.social" and trailing spaces */
 		char *h = handle + strspn(handle, " \t@");
 		memmove(handle, h, strlen(h) + 1);
@@ -372,7 +360,7 @@ int login_post(fcgi_req *r)
 		goto out;
 	}
 	status = start_login(av, handle, safe_next(next), &url, &why);
-	rc = status ? error_page(r, status, "Login failed", why) : redirect(r, url);
+	rc = status ? error_page(r, status, "Login failed", why) : ui_see_other(r, url);
 out:
 	login_user_free(&u);
 	buf_free(&body);
@@ -432,7 +420,7 @@ int login_callback(fcgi_req *r)
 	}
 	log_info("login of %s (%s) done", p.did, p.handle ? p.handle : "no verified handle");
 	set_cookie(r, SESSION_COOKIE, cookie, SESSION_TTL);
-	rc = redirect(r, safe_next(p.return_to));
+	rc = ui_see_other(r, safe_next(p.return_to));
 out:
 	oauth_tokens_free(&t);
 	oauth_pending_free(&p);
@@ -460,10 +448,10 @@ int logout_post(fcgi_req *r)
 		rc = error_page(r, status, "Bad request", "The logout form could not be read.");
 		goto out;
 	}
-	token = form_get(&body, "csrf");
+	token = ui_form_get(&body, "csrf");
 	if (!login_user_get(r, &u)) {
 		set_cookie(r, SESSION_COOKIE, "", 0);
-		rc = redirect(r, "/login");
+		rc = ui_see_other(r, "/login");
 		goto out;
 	}
 	if (!login_csrf_ok(&u, token)) {
@@ -483,7 +471,7 @@ int logout_post(fcgi_req *r)
 	session_delete(db, cookie);
 	log_info("logout of %s", u.did);
 	set_cookie(r, SESSION_COOKIE, "", 0);
-	rc = redirect(r, "/");
+	rc = ui_see_other(r, "/");
 out:
 	oauth_session_free(&s);
 	login_user_free(&u);

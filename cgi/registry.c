@@ -323,6 +323,12 @@ static char *profile_hold(reg_req *q, const char *did, char **err)
 	return hold;
 }
 
+void registry_profile_changed(const char *did, const char *hold_did)
+{
+	long long now = (long long)time(NULL);
+	ttlcache_put(&profiles, did, hold_did ? hold_did : "", now + PROFILE_TTL, now);
+}
+
 int registry_user_hold(reg_req *q, const char *user, char **hold_did, char **hold_url, char **err)
 {
 	char *did = profile_hold(q, user, err);

@@ -13,7 +13,6 @@
 #include "uiindex.h"
 
 #define STAR_COLLECTION "io.atcr.sailor.star"
-#define FORM_MAX 4096
 
 /* The star row of starrer on did/repository: 1 (*rkey malloc'd, caller frees; may stay NULL when the
  * row has no key), 0 none, -1 with *err. */
@@ -95,34 +94,6 @@ out:
 	free(rkey);
 	free(err);
 	return rc;
-}
-
-/* s percent-encoded for a query value, '/' kept. Caller frees. */
-static char *query_escape(const char *s)
-{
-	buf_t b = {0};
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~/", *p))
-			buf_printf(&b, "%c", *p);
-		else
-			buf_printf(&b, "%%%02X", *p);
-	}
-	buf_puts(&b, "");
-	return buf_detach(&b);
-}
-
-static int see_other(fcgi_req *r, const char *location)
-{
-	fcgi_add_header(r, "Location", "%s", location);
-	fcgi_add_header(r, "Cache-Control", "no-store");
-	return fcgi_send(r, 303, NULL, "", 0);
-}
-
-/* The form's value of name, or NULL. Caller frees. */
-static char *form_get(const buf_t *body, const char *name)
-{
-	char *v = NULL;
-	return body->data && fcgi_query_find(body->data, name, &v) == 1 ? v : NULL;
 }
 
 /* Call a com.atproto.repo record procedure on the user's star record rkey (input gets repo, collection
@@ -252,24 +223,21 @@ int ui_star(fcgi_req *r)
 	*slash = '\0';
 	const char *owner = path, *repository = slash + 1;
 	if (!logged_in) {
-		char *next = query_escape(page), *login = next ? buf_strf("/login?next=%s", next) : NULL;
-		rc = login ? see_other(r, login) : ui_fail(&u, "star", NULL);
-		free(next);
-		free(login);
+		rc = ui_login_redirect(&u, page);
 		goto out;
 	}
-	int status = fcgi_read_body(r, &body, FORM_MAX);
+	int status = fcgi_read_body(r, &body, UI_FORM_MAX);
 	if (status != 0 || (body.data && !fcgi_query_wellformed(body.data))) {
 		ui_error_page(r, status == -1 ? 413 : 400, "The form could not be read.");
 		goto out;
 	}
-	token = form_get(&body, "csrf");
+	token = ui_form_get(&body, "csrf");
 	if (!login_csrf_ok(&who, token)) {
 		log_info("star form refused: %s CSRF token", token ? "wrong" : "no");
 		ui_error_page(r, 403, "The form's security token is missing or does not match: reload the page and try again.");
 		goto out;
 	}
-	action = form_get(&body, "action");
+	action = ui_form_get(&body, "action");
 	if (!action || (strcmp(action, "star") != 0 && strcmp(action, "unstar") != 0)) {
 		ui_error_page(r, 400, "The form must say star or unstar.");
 		goto out;
@@ -298,14 +266,11 @@ int ui_star(fcgi_req *r)
 					     : do_unstar(r, u.db, who.did, did, repository, &why);
 	if (status == 0) {
 		log_info("%s %s %s/%s", who.did, action, did, repository);
-		rc = see_other(r, page);
+		rc = ui_see_other(r, page);
 	} else if (status == 401) {
 		/* the OAuth session is gone: log in again, then come back to the page */
 		log_info("star: %s must log in again: %s", who.did, why ? why : "");
-		char *next = query_escape(page), *login = next ? buf_strf("/login?next=%s", next) : NULL;
-		rc = login ? see_other(r, login) : ui_fail(&u, "star", NULL);
-		free(next);
-		free(login);
+		rc = ui_login_redirect(&u, page);
 	} else if (status == 502) {
 		log_warn("star: %s's PDS: %s", who.did, why ? why : "failed");
 		ui_error_page(r, 502, "Your PDS did not accept the change. Please try again later.");

@@ -24,7 +24,7 @@
 int ui_start(appview *av, char **err)
 {
 	const char *dir = config_str(av->cfg, "ui.templates_dir");
-	static const char *const needed[] = {"layout", "error", "home", "repo", "manifest", "user", "search"};
+	static const char *const needed[] = {"layout", "error", "home", "repo", "manifest", "user", "search", "settings"};
 	char *why = NULL;
 	json_object *empty = json_object_new_object();
 	buf_t probe = {0};
@@ -215,10 +215,26 @@ void ui_size_text(long long bytes, char *out, size_t size)
 }
 
 /* Display fields of one row object. */
+/* "1 pull", "3 pulls": o's count field name as text in o's name_text. */
+static void count_text(json_object *o, const char *name, const char *one, const char *many)
+{
+	json_object *v;
+	char key[32], text[64];
+	if (!json_object_object_get_ex(o, name, &v))
+		return;
+	long long n = json_object_get_int64(v);
+	snprintf(key, sizeof key, "%s_text", name);
+	snprintf(text, sizeof text, "%lld %s", n, n == 1 ? one : many);
+	json_object_object_add(o, key, json_object_new_string(text));
+}
+
 static int decorate_one(json_object *o)
 {
 	json_object *v, *owner, *repo;
 	char text[64];
+	count_text(o, "pulls", "pull", "pulls");
+	count_text(o, "stars", "star", "stars");
+	count_text(o, "tags", "tag", "tags");
 	if (json_object_object_get_ex(o, "pushed_at", &v)) {
 		time_t t = (time_t)json_object_get_int64(v);
 		struct tm tm;
@@ -266,4 +282,40 @@ int ui_decorate(json_object *rows)
 		if (decorate_one(json_object_array_get_idx(rows, i)) != 0)
 			return -1;
 	return 0;
+}
+
+/* s percent-encoded for a query value, '/' kept. Caller frees. */
+static char *query_escape(const char *s)
+{
+	buf_t b = {0};
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~/", *p))
+			buf_printf(&b, "%c", *p);
+		else
+			buf_printf(&b, "%%%02X", *p);
+	}
+	buf_puts(&b, "");
+	return buf_detach(&b);
+}
+
+int ui_see_other(fcgi_req *r, const char *location)
+{
+	fcgi_add_header(r, "Location", "%s", location);
+	fcgi_add_header(r, "Cache-Control", "no-store");
+	return fcgi_send(r, 303, NULL, "", 0);
+}
+
+int ui_login_redirect(ui_req *u, const char *page)
+{
+	char *next = query_escape(page), *login = next ? buf_strf("/login?next=%s", next) : NULL;
+	int rc = login ? ui_see_other(u->r, login) : ui_fail(u, "login redirect", NULL);
+	free(next);
+	free(login);
+	return rc;
+}
+
+char *ui_form_get(const buf_t *body, const char *name)
+{
+	char *v = NULL;
+	return body->data && fcgi_query_find(body->data, name, &v) == 1 ? v : NULL;
 }

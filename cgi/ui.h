@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "appview.h"
+#include "buf.h"
 #include "http.h"
 
 /* One UI request. */
@@ -26,6 +27,13 @@ int ui_page(ui_req *u, int status, const char *tmpl, const char *title, json_obj
 int ui_not_found(ui_req *u, const char *what);
 /* Log what failed (with err, which is freed) and answer the 500 page. Returns 0. */
 int ui_fail(ui_req *u, const char *what, char *err);
+
+/* Forms: the most a form body may carry, a field's value (caller frees; NULL when absent), a 303 to
+ * location after a POST, and a 303 to the login page that comes back to page afterwards. */
+#define UI_FORM_MAX 4096
+char *ui_form_get(const buf_t *body, const char *name);
+int ui_see_other(fcgi_req *r, const char *location);
+int ui_login_redirect(ui_req *u, const char *page);
 
 /* Add display fields to each object of rows (an array) or to one object: "pushed" (a UTC date) from
  * pushed_at, "size_text" from size, "short_digest" from digest, "summary" (plain text) from the

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "fcgi.h"
+#include "holdclient.h"
 #include "identity.h"
 
 /* Read-only after start-up; every request sees it as r->app. */
@@ -101,8 +102,7 @@ int crew_request(fcgi_req *r);        /* requestCrew */
 /* Store a record in the hold's repo; 0 ok (CID in *cid if non-NULL, caller frees). */
 int hold_put_record(const hold_ctx *h, const char *collection, const char *rkey, struct json_object *record,
 		    char **cid, char **err);
-/* The deterministic record key of a DID-derived key: base32-lower(sha256(text)[:16]) (26 chars). */
-void hold_hash_rkey(const char *text, char out[27]);
+/* hold_hash_rkey (the crew and stats record keys) is in lib/holdclient.h: the AppView uses it too. */
 /* Now as an atproto datetime "2026-11-23T08:00:00.000Z". */
 void hold_now(char out[32]);
 

@@ -23,15 +23,6 @@ void hold_now(char out[32])
 	snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
-void hold_hash_rkey(const char *text, char out[27])
-{
-	unsigned char sum[32];
-	crypto_sha256(text, strlen(text), sum);
-	char *b32 = enc_base32_lower_encode(sum, 16);
-	snprintf(out, 27, "%s", b32 ? b32 : "");
-	free(b32);
-}
-
 int hold_put_record(const hold_ctx *h, const char *collection, const char *rkey, json_object *record, char **cid,
 		    char **err)
 {

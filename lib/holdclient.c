@@ -1,10 +1,13 @@
 /* holdclient.c - XRPC calls to a hold on a user's behalf (see holdclient.h). */
 #include "holdclient.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "crypto.h"
+#include "encoding.h"
 #include "svctoken.h"
 #include "xrpc.h"
 
@@ -232,4 +235,13 @@ int hold_notify_manifest(const hold_client *h, const char *repository, const cha
 	json_object_put(in);
 	json_object_put(out);
 	return out ? HOLD_OK : code;
+}
+
+void hold_hash_rkey(const char *text, char out[27])
+{
+	unsigned char sum[32];
+	crypto_sha256(text, strlen(text), sum);
+	char *b32 = enc_base32_lower_encode(sum, 16);
+	snprintf(out, 27, "%s", b32 ? b32 : "");
+	free(b32);
 }

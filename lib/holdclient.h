@@ -1,6 +1,7 @@
 /* holdclient.h - the AppView's calls to a hold's XRPC on a user's behalf: multipart blob uploads,
  * blob presence, manifest notifications. Calls that need auth carry a service token from the user's
- * PDS (svctoken) with aud = the hold's DID and lxm = the method. */
+ * PDS (svctoken) with aud = the hold's DID and lxm = the method. Also the hold's record-key convention,
+ * which the hold and the AppView share. */
 #ifndef ATCR_HOLDCLIENT_H
 #define ATCR_HOLDCLIENT_H
 #include <json-c/json.h>
@@ -57,5 +58,9 @@ char *hold_read_token(const hold_client *h, char **err);
  * (its layers become layer records on push; not consumed). user_did is the image owner. */
 int hold_notify_manifest(const hold_client *h, const char *repository, const char *manifest_digest,
 			 json_object *manifest, const char *operation, char **err);
+
+/* The deterministic record key of a DID-derived record (crew, stats): base32-lower(sha256(text)[:16]),
+ * 26 characters. */
+void hold_hash_rkey(const char *text, char out[27]);
 
 #endif

@@ -229,6 +229,15 @@ json_object *uiindex_user_repos(sqlite3 *db, const char *did, char **err)
 	return rows_json(db, st, "user repositories", err);
 }
 
+json_object *uiindex_known_holds(sqlite3 *db, char **err)
+{
+	sqlite3_stmt *st = db_prepare_err(db,
+				"SELECT hold_did AS did, count(*) AS manifests FROM manifests WHERE hold_did IS NOT NULL "
+				"GROUP BY hold_did ORDER BY count(*) DESC, hold_did LIMIT 50",
+				err);
+	return st ? rows_json(db, st, "known holds", err) : NULL;
+}
+
 json_object *uiindex_manifest_blobs(sqlite3 *db, const char *did, const char *repository, const char *digest,
 				    char **err)
 {

