@@ -377,6 +377,15 @@ static json_object *to_json(cbor_item_t *it, int depth, char **err)
 json_object *dagcbor_decode(const void *data, size_t len, char **err)
 {
 	struct cbor_load_result res;
+	size_t used;
+	/* libcbor allocates what a header declares before reading it: a few bytes claiming 2^39 items
+	 * would ask for 512 GiB. Walk the structure first. */
+	if (dagcbor_item_size(data, len, &used, err) != 0)
+		return NULL;
+	if (used != len) {
+		fail(err, "trailing bytes after the CBOR item");
+		return NULL;
+	}
 	cbor_item_t *it = cbor_load(data, len, &res);
 	if (!it || res.error.code != CBOR_ERR_NONE) {
 		if (it)
@@ -393,4 +402,57 @@ json_object *dagcbor_decode(const void *data, size_t len, char **err)
 		o = to_json(it, 0, err);
 	cbor_decref(&it);
 	return o;
+}
+
+/* ---- item boundaries */
+
+static int scan_item(const unsigned char *p, size_t len, size_t *pos, int depth, char **err)
+{
+	if (depth > MAX_DEPTH)
+		return fail(err, "nested too deeply");
+	if (*pos >= len)
+		return fail(err, "truncated CBOR");
+	unsigned major = p[*pos] >> 5, info = p[*pos] & 31;
+	(*pos)++;
+	uint64_t v = info;
+	if (info >= 24 && info <= 27) {
+		size_t n = (size_t)1 << (info - 24);
+		if (len - *pos < n)
+			return fail(err, "truncated CBOR");
+		v = 0;
+		for (size_t i = 0; i < n; i++)
+			v = v << 8 | p[(*pos)++];
+	} else if (info > 27) {
+		return fail(err, info == 31 ? "indefinite-length CBOR item" : "reserved CBOR additional information");
+	}
+	size_t left = len - *pos;
+	switch (major) {
+	case 2: /* bytes */
+	case 3: /* text */
+		if (v > left)
+			return fail(err, "truncated CBOR");
+		*pos += (size_t)v;
+		return 0;
+	case 4: /* array: each element takes a byte at least */
+	case 5: /* map: each pair takes two */
+		if (v > left || (major == 5 && v > left / 2))
+			return fail(err, "CBOR count larger than the input");
+		for (uint64_t i = 0; i < (major == 5 ? 2 * v : v); i++)
+			if (scan_item(p, len, pos, depth + 1, err) < 0)
+				return -1;
+		return 0;
+	case 6: /* tag: one item follows */
+		return scan_item(p, len, pos, depth + 1, err);
+	default: /* integers, simple values and floats: the head was all */
+		return 0;
+	}
+}
+
+int dagcbor_item_size(const void *data, size_t len, size_t *used, char **err)
+{
+	size_t pos = 0;
+	if (scan_item(data, len, &pos, 0, err) < 0)
+		return -1;
+	*used = pos;
+	return 0;
 }

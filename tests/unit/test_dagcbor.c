@@ -74,6 +74,12 @@ static void malformed(void)
 	free(err), err = NULL;
 	ok(dagcbor_decode("\xa1\x61", 2, &err) == NULL, "truncated input refused");
 	free(err), err = NULL;
+	/* {"a": [2^39 items]} in 12 bytes: refused before anything is allocated for the items */
+	ok(dagcbor_decode("\xa1\x61" "a\x9b\x00\x00\x00\x80\x00\x00\x00\x00", 12, &err) == NULL && err,
+	   "a count larger than the input refused (%s)", err ? err : "no error");
+	free(err), err = NULL;
+	ok(dagcbor_decode("\xa1\x61" "a\x5a\xff\xff\xff\xff", 8, &err) == NULL, "a byte string longer than the input refused");
+	free(err), err = NULL;
 	json_object *o = dagcbor_decode("\xa2\x61" "a\x20\x61" "b\xf6", 7, &err);
 	ok(o && json_object_get_int(json_object_object_get(o, "a")) == -1, "negative int decodes");
 	ok(o && json_object_object_get_ex(o, "b", NULL) && json_object_object_get(o, "b") == NULL, "null decodes");
