@@ -194,6 +194,36 @@ const struct db_migration db_migrations[] = {
 	 "  pds_nonce TEXT,\n"
 	 "  updated_at INTEGER NOT NULL\n"
 	 ");\n"},
+	{6, "network indexing: account state, profiles, ingest cursors and tombstones",
+	 /* Filled by lib/ingest from Jetstream, the firehose and backfill. users.active/status follow
+	  * account events (an inactive account's repositories stay, marked); profiles mirror
+	  * io.atcr.sailor.profile records; ingest_cursors replaces migration 1's jetstream_cursor (one
+	  * row per stream); ingest_tombstones remembers recent deletes so that an older create seen later
+	  * (a backfill listing, a replayed event) does not bring the record back. */
+	 "ALTER TABLE users ADD COLUMN active INTEGER NOT NULL DEFAULT 1;\n"
+	 "ALTER TABLE users ADD COLUMN status TEXT;\n"   /* takendown, suspended, deleted, deactivated... */
+	 "CREATE TABLE profiles (\n"
+	 "  did TEXT PRIMARY KEY,\n"
+	 "  default_hold TEXT,\n"                 /* defaultHold, NULL when absent */
+	 "  record TEXT NOT NULL,\n"              /* the record, JSON */
+	 "  updated_at INTEGER NOT NULL\n"        /* when the row last changed (unix seconds) */
+	 ");\n"
+	 "CREATE TABLE ingest_cursors (\n"
+	 "  source TEXT PRIMARY KEY,\n"           /* e.g. jetstream:wss://host, firehose:http://pds */
+	 "  cursor INTEGER NOT NULL,\n"           /* Jetstream time_us or firehose seq */
+	 "  updated_at INTEGER NOT NULL\n"
+	 ");\n"
+	 "CREATE TABLE ingest_tombstones (\n"
+	 "  did TEXT NOT NULL,\n"
+	 "  collection TEXT NOT NULL,\n"
+	 "  rkey TEXT NOT NULL,\n"
+	 "  source TEXT NOT NULL,\n"              /* the stream the delete came from ('' when unnamed) */
+	 "  cursor INTEGER NOT NULL,\n"           /* the delete event's cursor in that stream */
+	 "  deleted_at INTEGER NOT NULL,\n"
+	 "  PRIMARY KEY (did, collection, rkey)\n"
+	 ");\n"
+	 "CREATE INDEX ingest_tombstones_age ON ingest_tombstones(deleted_at);\n"
+	 "CREATE INDEX manifests_rkey ON manifests(did, record_rkey);\n"},
 };
 
 const int db_migrations_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);

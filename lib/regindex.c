@@ -316,6 +316,51 @@ int regindex_manifest_by_rkey(sqlite3 *db, const char *did, const char *reposito
 	return step_text(db, st, digest, err, "manifest by record key");
 }
 
+int regindex_manifest_find_rkey(sqlite3 *db, const char *did, const char *rkey, char **repository, char **digest,
+				char **err)
+{
+	*repository = *digest = NULL;
+	sqlite3_stmt *st = db_prepare_err(db, "SELECT repository, digest FROM manifests WHERE did = ? AND record_rkey = ? "
+				    "ORDER BY repository, digest LIMIT 1", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, rkey, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*repository = col_text(st, 0);
+		*digest = col_text(st, 1);
+		rc = 1;
+		if (!*repository || !*digest) {
+			free(*repository);
+			free(*digest);
+			*repository = *digest = NULL;
+			rc = buf_error(err, "index: out of memory");
+		}
+	} else {
+		rc = rc == SQLITE_DONE ? 0 : db_fail(db, err, "manifest by record key");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int regindex_manifest_set_record(sqlite3 *db, const char *did, const char *repository, const char *digest,
+				 const char *hold_did, const char *record_rkey, const char *blob_cid, char **err)
+{
+	sqlite3_stmt *st = prep_keyed(db,
+				"UPDATE manifests SET hold_did = COALESCE(?4, hold_did), record_rkey = COALESCE(?5, record_rkey), "
+				"blob_cid = COALESCE(?6, blob_cid) WHERE did = ?1 AND repository = ?2 AND digest = ?3",
+				did, repository, digest, err);
+	if (!st)
+		return -1;
+	bind_text(st, 4, hold_did);
+	bind_text(st, 5, record_rkey);
+	bind_text(st, 6, blob_cid);
+	if (step_done(db, st, "manifest record", err) != 0)
+		return -1;
+	return sqlite3_changes(db) > 0;
+}
+
 /* 1 when the query (binding did, repository, key) has a row, 0 not, -1 with *err. */
 static int row_exists(sqlite3 *db, const char *sql, const char *did, const char *repository, const char *key,
 		      char **err)
@@ -543,6 +588,17 @@ int regindex_repo_exists(sqlite3 *db, const char *did, const char *repository, c
 {
 	return row_exists(db, "SELECT 1 FROM repositories WHERE did = ? AND repository = ?", did, repository, NULL,
 			  err);
+}
+
+int regindex_repo_pushed(sqlite3 *db, const char *did, const char *repository, long long when, char **err)
+{
+	sqlite3_stmt *st = prep_keyed(db,
+				"UPDATE repositories SET updated_at = ?3 WHERE did = ?1 AND repository = ?2 AND updated_at < ?3",
+				did, repository, NULL, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 3, when);
+	return step_done(db, st, "repository push time", err);
 }
 
 int regindex_count_pull(sqlite3 *db, const char *did, const char *repository, long long now, char **err)

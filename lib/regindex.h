@@ -46,6 +46,15 @@ void regindex_manifest_free(regindex_manifest *m);
  * malloc'd, caller frees), 0 none, -1 with *err set. */
 int regindex_manifest_by_rkey(sqlite3 *db, const char *did, const char *repository, const char *rkey, char **digest,
 			      char **err);
+/* The repository and digest of a manifest of did whose record key is rkey, in whichever repository (a
+ * record delete names only the key): 1 found (*repository and *digest malloc'd, caller frees both),
+ * 0 none, -1 with *err set. */
+int regindex_manifest_find_rkey(sqlite3 *db, const char *did, const char *rkey, char **repository, char **digest,
+				char **err);
+/* Point an existing manifest row at its record: hold, record key and manifestBlob CID (each kept when
+ * NULL); the parsed fields stay as they are. 1 updated, 0 no such row, -1 with *err set. */
+int regindex_manifest_set_record(sqlite3 *db, const char *did, const char *repository, const char *digest,
+				 const char *hold_did, const char *record_rkey, const char *blob_cid, char **err);
 /* 1 when the repository has the manifest digest, 0 not, -1 with *err set. */
 int regindex_manifest_exists(sqlite3 *db, const char *did, const char *repository, const char *digest, char **err);
 /* Remove the manifest, its blob rows and every tag pointing at it, in one transaction.
@@ -92,6 +101,9 @@ void regindex_page_free(regindex_page *p);
 
 /* 1 when the index knows the repository (a repositories row), 0 not, -1 with *err set. */
 int regindex_repo_exists(sqlite3 *db, const char *did, const char *repository, char **err);
+/* Move an existing repository's updated_at (its last push) forward to when; never back. 0 ok, -1 with
+ * *err set. For pushes seen on the network, which regindex_store (push == 0) does not date. */
+int regindex_repo_pushed(sqlite3 *db, const char *did, const char *repository, long long when, char **err);
 /* Count a pull (pull_count + 1, last_pull = now) of an existing repository. 0 ok, -1 with *err set. */
 int regindex_count_pull(sqlite3 *db, const char *did, const char *repository, long long now, char **err);
 
