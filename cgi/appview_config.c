@@ -69,5 +69,21 @@ const cfg_option appview_options[] = {
 	 "Directory of the web UI's HTML templates (the repository's templates/), read once at start-up.\n"
 	 "Its static/ files are served by the web server itself (lighttpd.conf: var.atcr_docroot)."},
 
+	/* network indexing: atcr-jetstream */
+	{"jetstream.mode", CFG_STRING, "jetstream",
+	 "How atcr-jetstream follows the network: jetstream (JSON messages from a Jetstream service,\n"
+	 "jetstream.url) or firehose (com.atproto.sync.subscribeRepos of a relay or a PDS, jetstream.firehose_url)."},
+	{"jetstream.url", CFG_STRING, "wss://jetstream2.us-east.bsky.network/subscribe",
+	 "Jetstream v1 subscribe endpoint (ws:// or wss://); wantedCollections and cursor are added."},
+	{"jetstream.firehose_url", CFG_STRING, "wss://bsky.network",
+	 "Relay or PDS whose subscribeRepos firehose mode reads (ws:// or wss://, no path)."},
+	{"jetstream.rewind_seconds", CFG_INT, "5",
+	 "On reconnecting to Jetstream, resume this many seconds before the saved cursor (events applied\n"
+	 "twice change nothing, so overlap is safe and covers events still in flight)."},
+	{"jetstream.max_backoff", CFG_INT, "60", "Most seconds waited between reconnection attempts."},
+	{"backfill.relay", CFG_STRING, "https://relay1.us-east.bsky.network",
+	 "Relay asked for the repositories holding io.atcr records (com.atproto.sync.listReposByCollection)\n"
+	 "by `atcr-jetstream backfill`. `backfill --pds URL` walks one PDS's repositories instead."},
+
 	{NULL, 0, NULL, NULL},
 };

@@ -224,6 +224,17 @@ const struct db_migration db_migrations[] = {
 	 ");\n"
 	 "CREATE INDEX ingest_tombstones_age ON ingest_tombstones(deleted_at);\n"
 	 "CREATE INDEX manifests_rkey ON manifests(did, record_rkey);\n"},
+	{7, "backfill progress",
+	 /* atcr-jetstream backfill walks a relay's or a PDS's repository listing page by page; the page
+	  * cursor is saved once every repository of the page is indexed, so a run cut short resumes there. */
+	 "CREATE TABLE backfill_progress (\n"
+	 "  source TEXT PRIMARY KEY,\n"            /* e.g. listRepos:http://pds, listReposByCollection:https://relay */
+	 "  cursor TEXT,\n"                        /* the listing's cursor after the last finished page; NULL at the start */
+	 "  repos INTEGER NOT NULL DEFAULT 0,\n"   /* repositories read so far */
+	 "  records INTEGER NOT NULL DEFAULT 0,\n" /* records applied so far */
+	 "  done INTEGER NOT NULL DEFAULT 0,\n"    /* 1 when the listing was walked to its end */
+	 "  updated_at INTEGER NOT NULL\n"
+	 ");\n"},
 };
 
 const int db_migrations_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
