@@ -174,6 +174,20 @@ if [ -x "$node" ]; then
 	t "a cron-style Jetstream run (exit $rc) replays from its cursor and picks up js2" '[ "$rc" = 0 ] && [ "$(q "$(tagrow js2)")" = 1 ]'
 	t "it asked to resume a few seconds before the saved cursor" \
 		'grep -q "connected to $JURL?wantedCollections=io.atcr.\*&cursor=$((jcursor - 5000000))" "$stack/appview.log"'
+	# wss://: the feeder behind a throwaway certificate, trusted through OpenSSL's SSL_CERT_FILE
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+	"$node" "$top/tests/feeder/jetstream-feeder.mjs" --pds "$PDS_URL" --port "$((FEEDER_PORT + 1))" --pidfile "$tmp/feeder-tls.pid" \
+		--tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" 2>"$tmp/feeder-tls.err" &
+	pids+=($!)
+	for _ in $(seq 1 100); do [ -s "$tmp/feeder-tls.pid" ] && break; sleep 0.1; done
+	WURL=wss://localhost:$((FEEDER_PORT + 1))/subscribe
+	st=$(put "$AJWT" "$DID" io.atcr.tag "app:wss1" "$(tag_record wss1)")
+	SSL_CERT_FILE=$tmp/cert.pem "$JS" --config "$ATCR_CONFIG" run --url "$WURL" --max-seconds 3 2>/dev/null
+	rc=$?
+	t "over wss:// (exit $rc) the tag arrives too" '[ "$rc" = 0 ] && [ "$(q "$(tagrow wss1)")" = 1 ]'
+	"$JS" --config "$ATCR_CONFIG" run --url "$WURL" --max-seconds 2 2>/dev/null
+	t "a certificate nobody vouches for is refused" 'grep -q "connecting to $WURL.*certificate" "$stack/appview.log"'
 else
 	t "node for the Jetstream feeder (tests/peers/install-pds)" false
 fi
