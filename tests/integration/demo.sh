@@ -3,7 +3,10 @@
 # demo.sh - what issue 5 promises a person using scripts/demo: start it (in a temporary directory, on
 # ports of its own), push an image as the demo account, then in a real browser open the UI, log in with
 # the demo account through the PDS, find the image, star it, change the default hold to the demo's
-# second hold and see the next push land there (tests/browser/login.mjs), and stop it again. TAP output.
+# second hold and see the next push land there (tests/browser/login.mjs); a tag written straight into
+# the demo account's PDS shows on the UI through the demo's atcr-jetstream --follow (the time it took is
+# printed, not asserted), and a cron-style run picks up one written while no consumer ran; then stop it
+# again. TAP output.
 # Ports: ATCR_TEST_{APPVIEW,PDS,PLC,HOLD,HOLD_FCGI}_PORT (15700 13883 13882 18700 19700; the second hold +1).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,6 +16,10 @@ tmp=$(mktemp -d /tmp/atcr-demo.XXXXXX)
 export ATCR_DEMO_RUN=$tmp/run
 cleanup() {
 	"$top/scripts/demo" stop >/dev/null 2>&1
+	# (and by its PID files, should the script itself have failed)
+	[ -f "$ATCR_DEMO_RUN/jetstream.pid" ] && kill "$(cat "$ATCR_DEMO_RUN/jetstream.pid")" 2>/dev/null
+	"$top/tests/peers/stop-hold" "$ATCR_DEMO_RUN/hold2" >/dev/null 2>&1
+	"$top/tests/peers/stop-stack" "$ATCR_DEMO_RUN" >/dev/null 2>&1
 	if [ -n "${ATCR_TEST_KEEP:-}" ]; then echo "# kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -56,6 +63,37 @@ rc=$?
 fold browser "$tmp/browser.tap"
 t "the browser walk through the demo ran to its plan (exit $rc)" 'grep -q "^1\.\." "$tmp/browser.tap" && [ "$rc" = 0 ]' ||
 	sed 's/^/# /' "$tmp/browser.err"
+
+# ---- records written straight to the PDS reach the UI
+jwt=$(curl -s -X POST -H 'Content-Type: application/json' "$ATCR_PDS_URL/xrpc/com.atproto.server.createSession" \
+	-d "{\"identifier\":\"$ATCR_DEMO_DID\",\"password\":\"$ATCR_DEMO_PASSWORD\"}" | jq -r .accessJwt)
+muri=$(curl -s "$ATCR_PDS_URL/xrpc/com.atproto.repo.listRecords?repo=$ATCR_DEMO_DID&collection=io.atcr.manifest&limit=1" | jq -r '.records[0].uri')
+put_tag() { # TAG: an io.atcr.tag record for app:TAG, written straight to the PDS; prints the status
+	curl -s -o /dev/null -w '%{http_code}' -X POST "$ATCR_PDS_URL/xrpc/com.atproto.repo.putRecord" \
+		-H "Authorization: Bearer $jwt" -H 'Content-Type: application/json' \
+		-d "$(jq -nc --arg did "$ATCR_DEMO_DID" --arg t "$1" --arg m "$muri" --arg now "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" \
+			'{repo:$did, collection:"io.atcr.tag", rkey:("app:" + $t),
+			  record:{"$type":"io.atcr.tag", repository:"app", tag:$t, manifest:$m, updatedAt:$now}}')"
+}
+on_page() { curl -s "http://$ATCR_REGISTRY/r/$ATCR_DEMO_HANDLE/app" | grep -qE ">$1[< ]"; }
+t "the demo runs atcr-jetstream --follow" '[ -f "$ATCR_DEMO_RUN/jetstream.pid" ] && kill -0 "$(cat "$ATCR_DEMO_RUN/jetstream.pid")"'
+start=$(date +%s%3N)
+st=$(put_tag direct1)
+took=timeout
+for _ in $(seq 1 200); do
+	if on_page direct1; then took=$(($(date +%s%3N) - start)); break; fi
+	sleep 0.05
+done
+t "a tag written straight into the PDS ($st) shows on the repository page (after $took ms)" '[ "$took" != timeout ]'
+kill -TERM "$(cat "$ATCR_DEMO_RUN/jetstream.pid")"
+sleep 1
+st=$(put_tag direct2)
+sleep 1
+t "one written while no consumer runs ($st) is not there yet" '[ "$st" = 200 ] && ! on_page direct2'
+"$top/build/cgi/atcr-jetstream" --config "$ATCR_CONFIG" run --mode firehose --url "ws://${ATCR_PDS_URL#http://}" \
+	--max-seconds 3 2>/dev/null
+rc=$?
+t "a cron-style run (--max-seconds 3, exit $rc) picks it up from the saved cursor" '[ "$rc" = 0 ] && on_page direct2'
 
 "$top/scripts/demo" stop >"$tmp/stop.out" 2>&1
 t "scripts/demo stop stops it" 'grep -q "demo: stopped" "$tmp/stop.out"'

@@ -144,6 +144,21 @@ t "--follow and --max-seconds together are refused (exit $rc)" '[ "$rc" = 2 ]'
 rc=$?
 t "an unknown mode is refused (exit $rc)" '[ "$rc" = 2 ]'
 
+# ---- scripts/atcr.cron's consumer line, as cron would run it (paths and the minute shortened)
+line=$(grep -E '^[^#].*atcr-jetstream .* run --max-seconds 55' "$top/scripts/atcr.cron" | head -1)
+cmd=$(echo "$line" | awk '{for (i = 7; i <= NF; i++) printf "%s ", $i}' |
+	sed -e "s|/run/lock/|$tmp/|" -e "s|/etc/atcr/appview.yaml|$ATCR_CONFIG|" -e "s|atcr-jetstream |$JS |" -e "s|--max-seconds 55|--max-seconds 2|")
+st=$(put "$AJWT" "$DID" io.atcr.tag "app:cron2" "$(tag_record cron2)")
+ATCR_JETSTREAM_MODE=firehose ATCR_JETSTREAM_FIREHOSE_URL=ws://localhost:$PDS_PORT sh -c "$cmd" 2>/dev/null
+rc=$?
+t "the crontab's consumer line runs with flock (exit $rc) and picks up cron2" '[ -n "$line" ] && [ "$rc" = 0 ] && [ "$(q "$(tagrow cron2)")" = 1 ]'
+flock "$tmp/atcr-jetstream.lock" sleep 3 &
+sleep 0.5
+ATCR_JETSTREAM_MODE=firehose ATCR_JETSTREAM_FIREHOSE_URL=ws://localhost:$PDS_PORT sh -c "$cmd" 2>/dev/null
+rc=$?
+wait
+t "while one run holds the lock, the next one skips (exit $rc)" '[ "$rc" = 1 ]'
+
 # ---- Jetstream mode, against the feeder (Jetstream JSON translated live from the PDS firehose)
 if [ -x "$node" ]; then
 	"$node" "$top/tests/feeder/jetstream-feeder.mjs" --pds "$PDS_URL" --port "$FEEDER_PORT" --pidfile "$tmp/feeder.pid" \
