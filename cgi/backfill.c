@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "db.h"
 #include "ingest.h"
+#include "jsonget.h"
 #include "log.h"
 #include "syntax.h"
 #include "xrpc.h"
@@ -23,14 +24,6 @@ static const char *const collections[] = {
 #define REPOS_PAGE "500"
 #define MAX_PAGES_PER_COLLECTION 10000 /* a million records: beyond that the PDS is looping */
 
-static const char *str_of(json_object *o, const char *name)
-{
-	json_object *v;
-	return o && json_object_object_get_ex(o, name, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v)
-		       : NULL;
-}
-
 /* One listRecords page as create events (records whose URI does not end in a valid record key are
  * left out). Returns the number of events in *out (malloc'd). */
 static size_t page_events(const char *did, const char *collection, json_object *records, netevent **out)
@@ -43,13 +36,13 @@ static size_t page_events(const char *did, const char *collection, json_object *
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *r = json_object_array_get_idx(records, i), *value;
-		const char *uri = str_of(r, "uri"), *slash = uri ? strrchr(uri, '/') : NULL;
+		const char *uri = jsonget_str(r, "uri"), *slash = uri ? strrchr(uri, '/') : NULL;
 		if (!slash || !syntax_rkey_ok(slash + 1) || !json_object_object_get_ex(r, "value", &value) ||
 		    !json_object_is_type(value, json_type_object))
 			continue;
 		ev[k] = (netevent){.kind = NETEVENT_COMMIT, .op = NETEVENT_CREATE, .did = strdup(did),
 				   .collection = strdup(collection), .rkey = strdup(slash + 1),
-				   .cid = str_of(r, "cid") ? strdup(str_of(r, "cid")) : NULL,
+				   .cid = jsonget_str(r, "cid") ? strdup(jsonget_str(r, "cid")) : NULL,
 				   .record = json_object_get(value)};
 		k++;
 	}
@@ -91,7 +84,7 @@ int backfill_repo(const backfill_ctx *b, const char *did, long long *records, ch
 				goto out;
 			}
 			*records += (long long)n;
-			const char *next = str_of(list, "cursor");
+			const char *next = jsonget_str(list, "cursor");
 			if (next && json_object_array_length(recs) > 0)
 				cursor = strdup(next);
 			json_object_put(list);
@@ -193,7 +186,7 @@ static int walk(const backfill_ctx *b, const char *base, const char *collection,
 		xrpc_error_free(&e);
 		for (size_t i = 0; i < json_object_array_length(repos); i++) {
 			json_object *r = json_object_array_get_idx(repos, i), *active;
-			const char *did = str_of(r, "did");
+			const char *did = jsonget_str(r, "did");
 			char *why = NULL;
 			if (!did || !syntax_did_ok(did))
 				continue;
@@ -208,7 +201,7 @@ static int walk(const backfill_ctx *b, const char *base, const char *collection,
 			}
 			free(why);
 		}
-		const char *next = str_of(list, "cursor");
+		const char *next = jsonget_str(list, "cursor");
 		free(p.cursor);
 		p.cursor = next && json_object_array_length(repos) > 0 ? strdup(next) : NULL;
 		p.done = !p.cursor;

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "holdclient.h"
+#include "jsonget.h"
 #include "log.h"
 #include "pdssession.h"
 #include "regindex.h"
@@ -49,13 +50,6 @@ static void time_iso(long long t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
 }
 
-static const char *json_str(json_object *o, const char *key)
-{
-	json_object *v;
-	return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v)
-		       : NULL;
-}
 
 /* 1 when a PDS read failed because the record, blob or repository is not there (the reference PDS
  * answers "not found" as 400). */
@@ -74,7 +68,7 @@ static xrpc_client owner_pds(const reg_req *q)
 static const char *blob_ref_cid(json_object *ref)
 {
 	json_object *link;
-	return json_object_object_get_ex(ref, "ref", &link) ? json_str(link, "$link") : NULL;
+	return json_object_object_get_ex(ref, "ref", &link) ? jsonget_str(link, "$link") : NULL;
 }
 
 static json_object *blob_ref_make(const char *cid, const char *mime, long long size)
@@ -209,11 +203,11 @@ static int list_records(reg_req *q, const char *collection, record_fn each, void
 				   : 0;
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			json_object *item = json_object_array_get_idx(records, i), *value;
-			const char *uri = json_str(item, "uri"), *slash = uri ? strrchr(uri, '/') : NULL;
+			const char *uri = jsonget_str(item, "uri"), *slash = uri ? strrchr(uri, '/') : NULL;
 			if (slash && json_object_object_get_ex(item, "value", &value) && json_object_is_type(value, json_type_object))
 				rc = each(q, value, slash + 1, ctx);
 		}
-		const char *next = json_str(res, "cursor");
+		const char *next = jsonget_str(res, "cursor");
 		if (n > 0 && next && *next)
 			cursor = strdup(next);
 		json_object_put(res);
@@ -313,7 +307,7 @@ static int cache_rkey(reg_req *q, const char *rkey, const char *want, char **dig
 static int cache_if_digest(reg_req *q, json_object *value, const char *rkey, void *ctx)
 {
 	const char *digest = ctx;
-	const char *d = json_str(value, "digest"), *repo = json_str(value, "repository");
+	const char *d = jsonget_str(value, "digest"), *repo = jsonget_str(value, "repository");
 	if (!d || !repo || strcmp(d, digest) != 0 || strcmp(repo, registry_repo(q)) != 0)
 		return 0;
 	return cache_record(q, value, rkey, digest, NULL);
@@ -778,7 +772,7 @@ static void delete_set_free(delete_set *d)
 static int find_manifest(reg_req *q, json_object *value, const char *rkey, void *ctx)
 {
 	delete_set *d = ctx;
-	const char *digest = json_str(value, "digest"), *repo = json_str(value, "repository");
+	const char *digest = jsonget_str(value, "digest"), *repo = jsonget_str(value, "repository");
 	if (!digest || !repo || strcmp(digest, d->digest) != 0 || strcmp(repo, registry_repo(q)) != 0)
 		return 0;
 	d->rkey = strdup(rkey);
@@ -788,8 +782,8 @@ static int find_manifest(reg_req *q, json_object *value, const char *rkey, void 
 static int find_tags(reg_req *q, json_object *value, const char *rkey, void *ctx)
 {
 	delete_set *d = ctx;
-	const char *repo = json_str(value, "repository"), *uri = json_str(value, "manifest"),
-		   *digest = json_str(value, "manifestDigest");
+	const char *repo = jsonget_str(value, "repository"), *uri = jsonget_str(value, "manifest"),
+		   *digest = jsonget_str(value, "manifestDigest");
 	if (repo && strcmp(repo, registry_repo(q)) == 0 &&
 	    ((uri && d->uri && strcmp(uri, d->uri) == 0) || (!uri && digest && strcmp(digest, d->digest) == 0)))
 		delete_set_add(d, rkey);
@@ -928,7 +922,7 @@ static int import_manifest(reg_req *q, json_object *value, const char *rkey, voi
 	oci_manifest_record r = {0};
 	char *err = NULL;
 	json_object *subject;
-	const char *repo = json_str(value, "repository");
+	const char *repo = jsonget_str(value, "repository");
 	if (!repo || strcmp(repo, registry_repo(q)) != 0)
 		return 0;
 	/* A referrer's artifactType is only in its bytes (the record lacks it): fetch those now. */
@@ -953,7 +947,7 @@ static int import_tag(reg_req *q, json_object *value, const char *rkey, void *ct
 	(void)ctx;
 	oci_tag_record t = {0};
 	char *err = NULL, *digest = NULL;
-	const char *repo = json_str(value, "repository");
+	const char *repo = jsonget_str(value, "repository");
 	if (!repo || strcmp(repo, registry_repo(q)) != 0)
 		return 0;
 	if (oci_tag_record_parse(value, &t, &err) != 0) {

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "holdclient.h"
+#include "jsonget.h"
 #include "log.h"
 #include "syntax.h"
 #include "ui.h"
@@ -37,15 +38,6 @@ static json_object *profile_get(fcgi_req *r, const char *did, int *found, char *
 	json_object_put(rec);
 	xrpc_error_free(&e);
 	return *found == 1 ? value : NULL;
-}
-
-/* A string member of o, or NULL. */
-static const char *str_of(json_object *o, const char *name)
-{
-	json_object *v;
-	return o && json_object_object_get_ex(o, name, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v)
-		       : NULL;
 }
 
 /* A hold as seen from here: where it answers, and a client with the UI's outbound options. */
@@ -84,8 +76,8 @@ static json_object *crew_record(const hold_view *h, const char *member)
 	json_object *found = NULL, *rec, *value, *records;
 	hold_hash_rkey(member, rkey);
 	rec = xrpc_get_record(&c, h->did, "io.atcr.hold.crew", rkey, &e);
-	if (rec && json_object_object_get_ex(rec, "value", &value) && str_of(value, "member") &&
-	    strcmp(str_of(value, "member"), member) == 0)
+	if (rec && json_object_object_get_ex(rec, "value", &value) && jsonget_str(value, "member") &&
+	    strcmp(jsonget_str(value, "member"), member) == 0)
 		found = json_object_get(value);
 	json_object_put(rec);
 	for (int page = 0; !found && page < CREW_SCAN_PAGES; page++) {
@@ -100,10 +92,10 @@ static json_object *crew_record(const hold_view *h, const char *member)
 		for (size_t i = 0; !found && i < json_object_array_length(records); i++) {
 			json_object *v;
 			if (json_object_object_get_ex(json_object_array_get_idx(records, i), "value", &v) &&
-			    str_of(v, "member") && strcmp(str_of(v, "member"), member) == 0)
+			    jsonget_str(v, "member") && strcmp(jsonget_str(v, "member"), member) == 0)
 				found = json_object_get(v);
 		}
-		const char *next = str_of(list, "cursor");
+		const char *next = jsonget_str(list, "cursor");
 		cursor = next && json_object_array_length(records) > 0 ? strdup(next) : NULL;
 		json_object_put(list);
 		if (!cursor)
@@ -126,8 +118,8 @@ static json_object *quota_get(fcgi_req *r, const hold_view *h, const char *user)
 		const char *sa[] = {"aud", h->did, "lxm", "io.atcr.hold.getQuota", NULL};
 		xrpc_error_free(&e);
 		json_object *tok = login_xrpc(r, user, "GET", "com.atproto.server.getServiceAuth", sa, NULL, &e);
-		if (str_of(tok, "token")) {
-			c.token = str_of(tok, "token");
+		if (jsonget_str(tok, "token")) {
+			c.token = jsonget_str(tok, "token");
 			xrpc_error_free(&e);
 			q = xrpc_query(&c, "io.atcr.hold.getQuota", params, &e);
 		}
@@ -171,17 +163,17 @@ static json_object *hold_json(ui_req *u, const char *did, const char *user, int 
 		json_object_object_add(o, "public", json_object_new_boolean(1));
 	if (json_object_object_get_ex(captain, "allowAllCrew", &v) && json_object_get_boolean(v))
 		json_object_object_add(o, "open", json_object_new_boolean(1));
-	if (str_of(captain, "owner") && strcmp(str_of(captain, "owner"), user) == 0)
+	if (jsonget_str(captain, "owner") && strcmp(jsonget_str(captain, "owner"), user) == 0)
 		json_object_object_add(o, "captain", json_object_new_boolean(1));
 	if ((crew = crew_record(&h, user))) {
 		json_object *m = json_object_new_object(), *perms;
 		buf_t p = {0};
-		json_object_object_add(m, "role", ui_str(str_of(crew, "role")));
+		json_object_object_add(m, "role", ui_str(jsonget_str(crew, "role")));
 		if (json_object_object_get_ex(crew, "permissions", &perms) && json_object_is_type(perms, json_type_array))
 			for (size_t i = 0; i < json_object_array_length(perms); i++)
 				buf_printf(&p, "%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(perms, i)));
 		json_object_object_add(m, "permissions", ui_str(buf_str(&p)));
-		json_object_object_add(m, "tier", ui_str(str_of(crew, "tier")));
+		json_object_object_add(m, "tier", ui_str(jsonget_str(crew, "tier")));
 		json_object_object_add(o, "crew", m);
 		buf_free(&p);
 	}
@@ -198,7 +190,7 @@ static json_object *hold_json(ui_req *u, const char *did, const char *user, int 
 			ui_size_text(json_object_get_int64(v), size, sizeof size);
 			json_object_object_add(q, "limit", ui_str(size));
 		}
-		json_object_object_add(q, "tier", ui_str(str_of(quota, "tier")));
+		json_object_object_add(q, "tier", ui_str(jsonget_str(quota, "tier")));
 		json_object_object_add(o, "quota", q);
 	}
 out:
@@ -220,8 +212,8 @@ static int hold_usable(ui_req *u, const char *did, const char *user, char **why)
 		*why = strdup("out of memory");
 		return 0;
 	}
-	if (str_of(o, "problem"))
-		*why = buf_strf("%s: %s.", did, str_of(o, "problem"));
+	if (jsonget_str(o, "problem"))
+		*why = buf_strf("%s: %s.", did, jsonget_str(o, "problem"));
 	else if (json_object_object_get_ex(o, "captain", &v) || json_object_object_get_ex(o, "open", &v))
 		ok = 1;
 	else if (json_object_object_get_ex(o, "crew", &v) && json_object_object_get_ex(v, "permissions", &perms) &&
@@ -249,7 +241,7 @@ static int settings_show(ui_req *u, const login_user *who, int status, const cha
 		}
 		goto out;
 	}
-	const char *current = str_of(profile, "defaultHold");
+	const char *current = jsonget_str(profile, "defaultHold");
 	if (!(known = uiindex_known_holds(u->db, &err))) {
 		rc = ui_fail(u, "settings: holds", err);
 		err = NULL;
@@ -265,7 +257,7 @@ static int settings_show(ui_req *u, const login_user *who, int status, const cha
 		if (first[i] && *first[i])
 			order[n++] = first[i];
 	for (size_t i = 0; i < json_object_array_length(known) && n < HOLDS_SHOWN; i++)
-		order[n++] = str_of(json_object_array_get_idx(known, i), "did");
+		order[n++] = jsonget_str(json_object_array_get_idx(known, i), "did");
 	for (size_t i = 0; i < n; i++) {
 		int seen = !order[i];
 		for (size_t j = 0; j < i && !seen; j++)
@@ -335,7 +327,7 @@ static int profile_put(fcgi_req *r, const char *did, const char *hold, char **wh
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
 	json_object_object_add(record, "$type", json_object_new_string(PROFILE_COLLECTION));
-	if (!str_of(record, "createdAt"))
+	if (!jsonget_str(record, "createdAt"))
 		json_object_object_add(record, "createdAt", json_object_new_string(when));
 	json_object_object_add(record, "updatedAt", json_object_new_string(when));
 	if (*hold)
@@ -369,7 +361,7 @@ int ui_settings_post(fcgi_req *r)
 	ui_req u;
 	login_user who = {0};
 	buf_t body = {0};
-	char *token = NULL, *hold = NULL, *why = NULL;
+	char *hold = NULL, *why = NULL;
 	int rc = 0;
 	if (ui_begin(r, &u) != 0)
 		return 0;
@@ -377,17 +369,8 @@ int ui_settings_post(fcgi_req *r)
 		rc = ui_login_redirect(&u, "/settings");
 		goto out;
 	}
-	int status = fcgi_read_body(r, &body, UI_FORM_MAX);
-	if (status != 0 || (body.data && !fcgi_query_wellformed(body.data))) {
-		ui_error_page(r, status == -1 ? 413 : 400, "The form could not be read.");
+	if (ui_read_form(r, &who, "settings", &body) != 0)
 		goto out;
-	}
-	token = ui_form_get(&body, "csrf");
-	if (!login_csrf_ok(&who, token)) {
-		log_info("settings form refused: %s CSRF token", token ? "wrong" : "no");
-		ui_error_page(r, 403, "The form's security token is missing or does not match: reload the page and try again.");
-		goto out;
-	}
 	hold = ui_form_get(&body, "default_hold");
 	if (!hold) {
 		ui_error_page(r, 400, "The form must name a default hold (or none).");
@@ -408,7 +391,7 @@ int ui_settings_post(fcgi_req *r)
 	}
 	free(why);
 	why = NULL;
-	status = profile_put(r, who.did, hold, &why);
+	int status = profile_put(r, who.did, hold, &why);
 	if (status == 0) {
 		registry_profile_changed(who.did, hold);
 		log_info("%s set defaultHold to %s", who.did, *hold ? hold : "(none)");
@@ -426,7 +409,6 @@ int ui_settings_post(fcgi_req *r)
 out:
 	login_user_free(&who);
 	buf_free(&body);
-	free(token);
 	free(hold);
 	free(why);
 	return rc;

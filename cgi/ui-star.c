@@ -203,7 +203,7 @@ int ui_star(fcgi_req *r)
 	ui_req u;
 	login_user who = {0};
 	buf_t body = {0};
-	char *page = NULL, *path = NULL, *did = NULL, *err = NULL, *why = NULL, *token = NULL, *action = NULL;
+	char *page = NULL, *path = NULL, *did = NULL, *err = NULL, *why = NULL, *action = NULL;
 	if (ui_begin(r, &u) != 0)
 		return 0;
 	int rc = 0, logged_in = login_user_get(r, &who);
@@ -226,17 +226,8 @@ int ui_star(fcgi_req *r)
 		rc = ui_login_redirect(&u, page);
 		goto out;
 	}
-	int status = fcgi_read_body(r, &body, UI_FORM_MAX);
-	if (status != 0 || (body.data && !fcgi_query_wellformed(body.data))) {
-		ui_error_page(r, status == -1 ? 413 : 400, "The form could not be read.");
+	if (ui_read_form(r, &who, "star", &body) != 0)
 		goto out;
-	}
-	token = ui_form_get(&body, "csrf");
-	if (!login_csrf_ok(&who, token)) {
-		log_info("star form refused: %s CSRF token", token ? "wrong" : "no");
-		ui_error_page(r, 403, "The form's security token is missing or does not match: reload the page and try again.");
-		goto out;
-	}
 	action = ui_form_get(&body, "action");
 	if (!action || (strcmp(action, "star") != 0 && strcmp(action, "unstar") != 0)) {
 		ui_error_page(r, 400, "The form must say star or unstar.");
@@ -262,7 +253,7 @@ int ui_star(fcgi_req *r)
 		rc = ui_not_found(&u, "No such repository.");
 		goto out;
 	}
-	status = strcmp(action, "star") == 0 ? do_star(r, u.db, who.did, did, repository, &why)
+	int status = strcmp(action, "star") == 0 ? do_star(r, u.db, who.did, did, repository, &why)
 					     : do_unstar(r, u.db, who.did, did, repository, &why);
 	if (status == 0) {
 		log_info("%s %s %s/%s", who.did, action, did, repository);
@@ -286,7 +277,6 @@ out:
 	free(did);
 	free(err);
 	free(why);
-	free(token);
 	free(action);
 	return rc;
 }

@@ -314,6 +314,23 @@ int ui_login_redirect(ui_req *u, const char *page)
 	return rc;
 }
 
+int ui_read_form(fcgi_req *r, const login_user *who, const char *what, buf_t *body)
+{
+	int status = fcgi_read_body(r, body, UI_FORM_MAX);
+	if (status != 0 || (body->data && !fcgi_query_wellformed(body->data))) {
+		ui_error_page(r, status == -1 ? 413 : 400, "The form could not be read.");
+		return -1;
+	}
+	char *token = ui_form_get(body, "csrf");
+	int ok = login_csrf_ok(who, token);
+	if (!ok) {
+		log_info("%s form refused: %s CSRF token", what, token ? "wrong" : "no");
+		ui_error_page(r, 403, "The form's security token is missing or does not match: reload the page and try again.");
+	}
+	free(token);
+	return ok ? 0 : -1;
+}
+
 char *ui_form_get(const buf_t *body, const char *name)
 {
 	char *v = NULL;

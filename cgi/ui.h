@@ -32,6 +32,9 @@ int ui_fail(ui_req *u, const char *what, char *err);
  * location after a POST, and a 303 to the login page that comes back to page afterwards. */
 #define UI_FORM_MAX 4096
 char *ui_form_get(const buf_t *body, const char *name);
+/* Read a posted form into body and check its CSRF token against who's session. 0 ok; -1 after
+ * answering (413/400 unreadable, 403 wrong or missing token; what names the form in the log). */
+int ui_read_form(fcgi_req *r, const login_user *who, const char *what, buf_t *body);
 int ui_see_other(fcgi_req *r, const char *location);
 int ui_login_redirect(ui_req *u, const char *page);
 

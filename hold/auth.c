@@ -53,7 +53,7 @@ unsigned hold_crew_perms(const hold_ctx *h, const char *did, int *is_crew)
 	sqlite3 *db = hold_db(h);
 	json_object *rec = db ? recstore_get(db, "io.atcr.hold.crew", rkey, NULL) : NULL, *perms = NULL;
 	unsigned p = 0;
-	const char *member = rec ? hold_json_str(rec, "member") : NULL;
+	const char *member = rec ? jsonget_str(rec, "member") : NULL;
 	if (member && strcmp(member, did) == 0) {
 		*is_crew = 1;
 		json_object_object_get_ex(rec, "permissions", &perms);

@@ -16,7 +16,7 @@ int crew_put(const hold_ctx *h, const char *member, const char *role, json_objec
 	hold_hash_rkey(member, rkey);
 	hold_now(now);
 	json_object *old = recstore_get(hold_db(h), "io.atcr.hold.crew", rkey, NULL);
-	const char *added = old ? hold_json_str(old, "addedAt") : NULL;
+	const char *added = old ? jsonget_str(old, "addedAt") : NULL;
 	json_object *rec = json_object_new_object();
 	json_object_object_add(rec, "$type", json_object_new_string("io.atcr.hold.crew"));
 	json_object_object_add(rec, "member", json_object_new_string(member));
@@ -59,7 +59,7 @@ int crew_request(fcgi_req *r)
 		hold_xrpc_error(r, 403, "RegistrationDisabled", "this hold does not let users join its crew");
 		goto out;
 	}
-	const char *role = hold_json_str(in, "role");
+	const char *role = jsonget_str(in, "role");
 	if (!role)
 		role = "member";
 	if (strcmp(role, "member") != 0 && strcmp(role, "read") != 0 && strcmp(role, "write") != 0) {
@@ -126,7 +126,7 @@ int cli_crew(hold_ctx *h, int argc, char **argv)
 				json_object *v, *p;
 				json_object_object_get_ex(json_object_array_get_idx(page, i), "value", &v);
 				json_object_object_get_ex(v, "permissions", &p);
-				printf("%s\t%s\t%s\n", hold_json_str(v, "member"), hold_json_str(v, "role"),
+				printf("%s\t%s\t%s\n", jsonget_str(v, "member"), jsonget_str(v, "role"),
 				       json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
 			}
 			json_object_put(page);

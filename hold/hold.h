@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "fcgi.h"
 #include "holdclient.h"
+#include "jsonget.h"
 #include "identity.h"
 
 /* Read-only after start-up; every request sees it as r->app. */
@@ -71,8 +72,6 @@ int hold_xrpc_error(fcgi_req *r, int status, const char *error, const char *mess
 int hold_reply(fcgi_req *r, ...) __attribute__((sentinel));
 /* Parse a JSON object body (up to max bytes); NULL after answering with an XRPC error. */
 struct json_object *hold_read_json(fcgi_req *r, size_t max);
-/* A string field of an object, or NULL. */
-const char *hold_json_str(struct json_object *o, const char *name);
 
 /* did.c: the hold's DID document (caller puts). */
 struct json_object *did_document(const hold_ctx *h);

@@ -26,7 +26,7 @@ static int write_captain(const hold_ctx *h, char **err)
 	json_object *old = recstore_get(db, "io.atcr.hold.captain", "self", NULL);
 	char now[32];
 	hold_now(now);
-	const char *deployed = old ? hold_json_str(old, "deployedAt") : NULL;
+	const char *deployed = old ? jsonget_str(old, "deployedAt") : NULL;
 	const char *region = config_str(h->cfg, "hold.region");
 	json_object *rec = json_object_new_object();
 	json_object_object_add(rec, "$type", json_object_new_string("io.atcr.hold.captain"));

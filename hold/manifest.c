@@ -44,7 +44,7 @@ static int create_layers(const hold_ctx *h, sqlite3 *db, json_object *layers, co
 	hold_now(now);
 	for (size_t i = 0; layers && i < json_object_array_length(layers); i++) {
 		json_object *l = json_object_array_get_idx(layers, i), *sz;
-		const char *digest = hold_json_str(l, "digest"), *mt = hold_json_str(l, "mediaType");
+		const char *digest = jsonget_str(l, "digest"), *mt = jsonget_str(l, "mediaType");
 		int64_t size = json_object_object_get_ex(l, "size", &sz) && json_object_is_type(sz, json_type_int)
 				       ? json_object_get_int64(sz) : -1;
 		if (!digest || !blobstore_digest_ok(digest) || size < 0 || !mt || strlen(mt) > 128) {
@@ -129,8 +129,8 @@ int manifest_notify(fcgi_req *r)
 	in = hold_read_json(r, NOTIFY_BODY);
 	if (!in)
 		goto out;
-	const char *repo = hold_json_str(in, "repository"), *user = hold_json_str(in, "userDid"),
-		   *digest = hold_json_str(in, "manifestDigest"), *op = hold_json_str(in, "operation");
+	const char *repo = jsonget_str(in, "repository"), *user = jsonget_str(in, "userDid"),
+		   *digest = jsonget_str(in, "manifestDigest"), *op = jsonget_str(in, "operation");
 	if (!op)
 		op = "push";
 	int push = strcmp(op, "push") == 0;

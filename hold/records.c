@@ -172,9 +172,9 @@ static int crew_write_prelude(fcgi_req *r, const char *method, json_object **in,
 	*in = hold_read_json(r, 64 * 1024);
 	if (!*in)
 		return -1;
-	const char *repo = hold_json_str(*in, "repo");
-	*coll = hold_json_str(*in, "collection");
-	*rkey = hold_json_str(*in, "rkey");
+	const char *repo = jsonget_str(*in, "repo");
+	*coll = jsonget_str(*in, "collection");
+	*rkey = jsonget_str(*in, "rkey");
 	if (!repo || !*coll || !*rkey || !syntax_rkey_ok(*rkey)) {
 		hold_xrpc_error(r, 400, "InvalidRequest", "repo, collection and a valid rkey are required");
 		return -1;
@@ -199,7 +199,7 @@ int records_put(fcgi_req *r)
 	if (crew_write_prelude(r, "com.atproto.repo.putRecord", &in, &coll, &rkey, &caller) != 0)
 		goto out;
 	const char *member = NULL;
-	if (!json_object_object_get_ex(in, "record", &rec) || !(member = hold_json_str(rec, "member")) ||
+	if (!json_object_object_get_ex(in, "record", &rec) || !(member = jsonget_str(rec, "member")) ||
 	    !syntax_did_ok(member)) {
 		hold_xrpc_error(r, 400, "InvalidRequest", "record.member must be a DID");
 		goto out;

@@ -43,7 +43,7 @@ int upload_initiate(fcgi_req *r)
 	json_object *in = writer_input(r, "io.atcr.hold.initiateUpload", SMALL_BODY, &caller);
 	if (!in)
 		goto out;
-	const char *digest = hold_json_str(in, "digest");
+	const char *digest = jsonget_str(in, "digest");
 	char id[BS_UPLOAD_ID_LEN + 1];
 	if (!digest) {
 		hold_xrpc_error(r, 400, "InvalidDigest", "digest is required");
@@ -79,7 +79,7 @@ int upload_part_url(fcgi_req *r)
 	json_object *in = writer_input(r, "io.atcr.hold.getPartUploadUrl", SMALL_BODY, &caller), *pn;
 	if (!in)
 		goto out;
-	const char *id = hold_json_str(in, "uploadId");
+	const char *id = jsonget_str(in, "uploadId");
 	if (!id || !blobstore_upload_id_ok(id)) {
 		hold_xrpc_error(r, 404, "InvalidUploadId", "unknown or malformed upload id");
 		goto out;
@@ -146,7 +146,7 @@ int upload_complete(fcgi_req *r)
 	json_object *in = writer_input(r, "io.atcr.hold.completeUpload", COMPLETE_BODY, &caller), *arr;
 	if (!in)
 		goto out;
-	const char *id = hold_json_str(in, "uploadId"), *digest = hold_json_str(in, "digest");
+	const char *id = jsonget_str(in, "uploadId"), *digest = jsonget_str(in, "digest");
 	if (!id || !blobstore_upload_id_ok(id)) {
 		hold_xrpc_error(r, 404, "InvalidUploadId", "unknown or malformed upload id");
 		goto out;
@@ -170,7 +170,7 @@ int upload_complete(fcgi_req *r)
 		json_object *p = json_object_array_get_idx(arr, i), *num;
 		parts[i].number = json_object_object_get_ex(p, "partNumber", &num) && json_object_is_type(num, json_type_int)
 					  ? (int)json_object_get_int64(num) : 0;
-		parts[i].etag = hold_json_str(p, "etag");
+		parts[i].etag = jsonget_str(p, "etag");
 	}
 	long long size = 0;
 	bs_status st = bs_complete(h->blobs, id, digest, parts, np, &size);
@@ -195,7 +195,7 @@ int upload_abort(fcgi_req *r)
 	json_object *in = writer_input(r, "io.atcr.hold.abortUpload", SMALL_BODY, &caller);
 	if (!in)
 		goto out;
-	const char *id = hold_json_str(in, "uploadId");
+	const char *id = jsonget_str(in, "uploadId");
 	bs_status st = id ? bs_abort(h->blobs, id) : BS_INVALID_UPLOAD_ID;
 	if (st != BS_OK) {
 		send_bs_error(r, st, "AbortFailed");

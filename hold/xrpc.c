@@ -96,10 +96,3 @@ json_object *hold_read_json(fcgi_req *r, size_t max)
 	return j;
 }
 
-const char *hold_json_str(json_object *o, const char *name)
-{
-	json_object *v;
-	if (!o || !json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsonget.h"
 #include "car.h"
 #include "dagcbor.h"
 #include "encoding.h"
@@ -24,41 +25,21 @@ static json_object *decode_item(const unsigned char *p, size_t len, size_t *used
 	return o;
 }
 
-static json_object *field(json_object *o, const char *key, json_type type)
-{
-	json_object *v;
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, type) ? v : NULL;
-}
-
-/* A text field; NULL when missing or not text. */
-static const char *text(json_object *o, const char *key)
-{
-	json_object *v = field(o, key, json_type_string);
-	return v ? json_object_get_string(v) : NULL;
-}
-
-/* A field that may be missing (or null) but must have the right type when present. */
-static int optional_ok(json_object *o, const char *key, json_type type)
-{
-	json_object *v;
-	return !json_object_object_get_ex(o, key, &v) || !v || json_object_is_type(v, type);
-}
-
 /* The CID string of a {"$link"} field; NULL when missing, null or not a link. */
 static const char *link(json_object *o, const char *key)
 {
-	json_object *v = field(o, key, json_type_object);
-	return v && json_object_object_length(v) == 1 ? text(v, "$link") : NULL;
+	json_object *v = jsonget(o, key, json_type_object);
+	return v && json_object_object_length(v) == 1 ? jsonget_str(v, "$link") : NULL;
 }
 
 /* seq and the account's DID, which every event-bearing message has. */
 static int read_seq_did(json_object *body, const char *t, firehose_frame *f, const char *did_key, char **err)
 {
-	json_object *seq = field(body, "seq", json_type_int);
+	json_object *seq = jsonget(body, "seq", json_type_int);
 	if (!seq || json_object_get_int64(seq) < 0)
 		return buf_error(err, "%s: seq is missing or not a non-negative integer", t);
 	f->seq = json_object_get_int64(seq);
-	const char *did = text(body, did_key);
+	const char *did = jsonget_str(body, did_key);
 	if (!syntax_did_ok(did))
 		return buf_error(err, "%s: %s is missing or not a DID", t, did_key);
 	f->did = strdup(did);
@@ -67,7 +48,7 @@ static int read_seq_did(json_object *body, const char *t, firehose_frame *f, con
 
 static int read_rev(json_object *body, const char *t, firehose_frame *f, char **err)
 {
-	const char *rev = text(body, "rev");
+	const char *rev = jsonget_str(body, "rev");
 	if (!rev)
 		return buf_error(err, "%s: rev is missing or not text", t);
 	f->rev = strdup(rev);
@@ -105,7 +86,7 @@ static int decode_op(json_object *op, size_t i, const car_t *car, const firehose
 {
 	if (!json_object_is_type(op, json_type_object))
 		return buf_error(err, "#commit: op %zu is not an object", i);
-	const char *action = text(op, "action"), *path = text(op, "path"), *cid = link(op, "cid");
+	const char *action = jsonget_str(op, "action"), *path = jsonget_str(op, "path"), *cid = link(op, "cid");
 	if (!action || !path)
 		return buf_error(err, "#commit: op %zu has no action or path text", i);
 	if (strcmp(action, "create") == 0)
@@ -135,7 +116,7 @@ static int decode_op(json_object *op, size_t i, const car_t *car, const firehose
 
 static int decode_commit(json_object *body, firehose_frame *f, netevent **out, size_t *n, char **err)
 {
-	json_object *ops = field(body, "ops", json_type_array), *blocks = field(body, "blocks", json_type_object);
+	json_object *ops = jsonget(body, "ops", json_type_array), *blocks = jsonget(body, "blocks", json_type_object);
 	unsigned char *raw = NULL;
 	size_t rawlen = 0, nops = 0;
 	car_t car = {0};
@@ -143,16 +124,16 @@ static int decode_commit(json_object *body, firehose_frame *f, netevent **out, s
 	int rc = -1;
 	if (read_seq_did(body, "#commit", f, "repo", err) < 0 || read_rev(body, "#commit", f, err) < 0)
 		goto out;
-	if (!optional_ok(body, "tooBig", json_type_boolean)) {
+	if (!jsonget_optional_ok(body, "tooBig", json_type_boolean)) {
 		buf_error(err, "#commit: tooBig is not a boolean");
 		goto out;
 	}
-	f->too_big = json_object_get_boolean(field(body, "tooBig", json_type_boolean));
+	f->too_big = json_object_get_boolean(jsonget(body, "tooBig", json_type_boolean));
 	if (f->too_big) {
 		rc = 0; /* the records are not here: the caller fetches the repository */
 		goto out;
 	}
-	const char *b64 = blocks && json_object_object_length(blocks) == 1 ? text(blocks, "$bytes") : NULL;
+	const char *b64 = blocks && json_object_object_length(blocks) == 1 ? jsonget_str(blocks, "$bytes") : NULL;
 	if (!ops || !b64) {
 		buf_error(err, "#commit: ops or blocks is missing or of the wrong type");
 		goto out;
@@ -203,9 +184,9 @@ static int decode_identity(json_object *body, firehose_frame *f, netevent **out,
 	netevent e = {.kind = NETEVENT_IDENTITY};
 	if (read_seq_did(body, "#identity", f, "did", err) < 0)
 		return -1;
-	if (!optional_ok(body, "handle", json_type_string))
+	if (!jsonget_optional_ok(body, "handle", json_type_string))
 		return buf_error(err, "#identity: handle is not text");
-	const char *handle = text(body, "handle");
+	const char *handle = jsonget_str(body, "handle");
 	if (handle && !(e.handle = syntax_handle_normalize(handle)))
 		return buf_error(err, "#identity: \"%s\" is not a handle", handle);
 	e.did = strdup(f->did);
@@ -222,12 +203,12 @@ static int decode_account(json_object *body, firehose_frame *f, netevent **out, 
 	netevent e = {.kind = NETEVENT_ACCOUNT};
 	if (read_seq_did(body, "#account", f, "did", err) < 0)
 		return -1;
-	json_object *active = field(body, "active", json_type_boolean);
+	json_object *active = jsonget(body, "active", json_type_boolean);
 	if (!active)
 		return buf_error(err, "#account: active is missing or not a boolean");
-	if (!optional_ok(body, "status", json_type_string))
+	if (!jsonget_optional_ok(body, "status", json_type_string))
 		return buf_error(err, "#account: status is not text");
-	const char *status = text(body, "status");
+	const char *status = jsonget_str(body, "status");
 	e.active = json_object_get_boolean(active);
 	e.did = strdup(f->did);
 	e.status = status ? strdup(status) : NULL;
@@ -242,8 +223,8 @@ static int decode_account(json_object *body, firehose_frame *f, netevent **out, 
 /* #info and error frames: a name and an optional message. */
 static int read_name(json_object *body, const char *key, firehose_frame *f, char **err)
 {
-	const char *name = text(body, key), *message = text(body, "message");
-	if (!name || !optional_ok(body, "message", json_type_string))
+	const char *name = jsonget_str(body, key), *message = jsonget_str(body, "message");
+	if (!name || !jsonget_optional_ok(body, "message", json_type_string))
 		return buf_error(err, "%s frame: %s is missing or not text, or message is not text",
 				 f->type ? f->type : "error", key);
 	f->name = strdup(name);
@@ -285,7 +266,7 @@ int firehose_decode(const void *data, size_t len, firehose_frame *frame, neteven
 		buf_error(err, "firehose frame: %zu bytes after the body", len - hlen - blen);
 		goto out;
 	}
-	json_object *op = field(hdr, "op", json_type_int);
+	json_object *op = jsonget(hdr, "op", json_type_int);
 	if (!op) {
 		buf_error(err, "firehose frame header without an integer op");
 		goto out;
@@ -300,7 +281,7 @@ int firehose_decode(const void *data, size_t len, firehose_frame *frame, neteven
 		buf_error(err, "firehose frame with unknown op %lld", (long long)json_object_get_int64(op));
 		goto out;
 	}
-	const char *t = text(hdr, "t");
+	const char *t = jsonget_str(hdr, "t");
 	if (!t) {
 		buf_error(err, "firehose message frame without a type (t)");
 		goto out;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "jsonget.h"
 #include "log.h"
 #include "multikey.h"
 #include "syntax.h"
@@ -97,17 +98,9 @@ static json_object *find_by_fragment(json_object *doc, const char *list, const c
 	return NULL;
 }
 
-static const char *str_field(json_object *o, const char *name)
-{
-	json_object *v;
-	if (!o || !json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 int identity_parse_doc(const char *did, json_object *doc, identity *out, char **err)
 {
-	const char *id = str_field(doc, "id");
+	const char *id = jsonget_str(doc, "id");
 	if (!id || strcmp(id, did) != 0) {
 		buf_error(err, "DID document id %s does not match %s", id ? id : "(none)", did);
 		return -1;
@@ -122,14 +115,14 @@ int identity_parse_doc(const char *did, json_object *doc, identity *out, char **
 		}
 	}
 	json_object *svc = find_by_fragment(doc, "service", did, "atproto_pds");
-	const char *type = str_field(svc, "type"), *endpoint = str_field(svc, "serviceEndpoint");
+	const char *type = jsonget_str(svc, "type"), *endpoint = jsonget_str(svc, "serviceEndpoint");
 	if (!svc || !type || strcmp(type, "AtprotoPersonalDataServer") != 0 || !endpoint ||
 	    (strncmp(endpoint, "https://", 8) != 0 && strncmp(endpoint, "http://", 7) != 0)) {
 		buf_error(err, "DID document of %s has no #atproto_pds service endpoint", did);
 		return -1;
 	}
 	json_object *vm = find_by_fragment(doc, "verificationMethod", did, "atproto");
-	const char *vtype = str_field(vm, "type"), *mb = str_field(vm, "publicKeyMultibase");
+	const char *vtype = jsonget_str(vm, "type"), *mb = jsonget_str(vm, "publicKeyMultibase");
 	if (!vm || !vtype || !mb) {
 		buf_error(err, "DID document of %s has no #atproto verification method", did);
 		return -1;
@@ -286,7 +279,7 @@ static char *resolve_via_service(const identity_ctx *ctx, const char *handle)
 	xrpc_error e = {0};
 	const char *p[] = {"handle", handle, NULL};
 	json_object *j = xrpc_query(&c, "com.atproto.identity.resolveHandle", p, &e);
-	const char *d = str_field(j, "did");
+	const char *d = jsonget_str(j, "did");
 	char *did = d && syntax_did_ok(d) ? strdup(d) : NULL;
 	json_object_put(j);
 	xrpc_error_free(&e);

@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "jsonget.h"
 #include "log.h"
 #include "markdown.h"
 #include "oci.h"
@@ -78,15 +79,6 @@ static int skip_free(const netevent *e, char *why)
 	skip(e, why ? why : "out of memory");
 	free(why);
 	return SKIPPED;
-}
-
-/* A string member of a record, NULL when absent or not a string. */
-static const char *str_member(json_object *o, const char *key)
-{
-	json_object *v;
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v)
-		       : NULL;
 }
 
 /* 1 when the record's "$type" is absent or names collection. */
@@ -429,9 +421,9 @@ static int apply_star(sqlite3 *db, const netevent *e, long long now, char **err)
 	long long created;
 	if (!type_ok(e->record, C_STAR))
 		return skip(e, "$type is not " C_STAR);
-	if (datetime_unix(str_member(e->record, "createdAt"), &created) != 0)
+	if (datetime_unix(jsonget_str(e->record, "createdAt"), &created) != 0)
 		return skip(e, "createdAt is missing or not a datetime");
-	if (star_subject(str_member(e->record, "subject"), &owner, &repository) != 0)
+	if (star_subject(jsonget_str(e->record, "subject"), &owner, &repository) != 0)
 		return skip(e, "subject is not at://<did>/" C_PAGE "/<repository>");
 	int rc = -1;
 	/* an update may have moved the star to another repository */
@@ -497,13 +489,13 @@ static int apply_page(sqlite3 *db, const netevent *e, long long now, char **err)
 {
 	json_object *d;
 	long long t;
-	const char *repository = str_member(e->record, "repository"), *description = NULL;
+	const char *repository = jsonget_str(e->record, "repository"), *description = NULL;
 	if (!type_ok(e->record, C_PAGE))
 		return skip(e, "$type is not " C_PAGE);
 	if (!repository || !oci_name_ok(repository))
 		return skip(e, "repository is missing or not a repository name");
-	if (datetime_unix(str_member(e->record, "createdAt"), &t) != 0 ||
-	    datetime_unix(str_member(e->record, "updatedAt"), &t) != 0)
+	if (datetime_unix(jsonget_str(e->record, "createdAt"), &t) != 0 ||
+	    datetime_unix(jsonget_str(e->record, "updatedAt"), &t) != 0)
 		return skip(e, "createdAt or updatedAt is missing or not a datetime");
 	if (json_object_object_get_ex(e->record, "description", &d) && !json_object_is_type(d, json_type_null)) {
 		if (!json_object_is_type(d, json_type_string) || json_object_get_string_len(d) > MD_MAX_BYTES)
@@ -539,7 +531,7 @@ static int apply_profile(sqlite3 *db, const netevent *e, long long now, char **e
 		return skip(e, "the record key is not \"self\"");
 	if (!type_ok(e->record, C_PROFILE))
 		return skip(e, "$type is not " C_PROFILE);
-	if (datetime_unix(str_member(e->record, "createdAt"), &t) != 0)
+	if (datetime_unix(jsonget_str(e->record, "createdAt"), &t) != 0)
 		return skip(e, "createdAt is missing or not a datetime");
 	/* absent or null: the user opted out of a default hold */
 	if (json_object_object_get_ex(e->record, "defaultHold", &hold) && !json_object_is_type(hold, json_type_null)) {

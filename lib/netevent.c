@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsonget.h"
 #include "cid.h"
 #include "syntax.h"
 
@@ -32,26 +33,6 @@ void netevent_free_all(netevent *v, size_t n)
 	free(v);
 }
 
-/* A member of the given type; NULL when missing or of another type. */
-static json_object *member(json_object *o, const char *key, json_type type)
-{
-	json_object *v;
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, type) ? v : NULL;
-}
-
-static const char *text(json_object *o, const char *key)
-{
-	json_object *v = member(o, key, json_type_string);
-	return v ? json_object_get_string(v) : NULL;
-}
-
-/* A member that may be missing or null but has the given type when present. */
-static int optional_ok(json_object *o, const char *key, json_type type)
-{
-	json_object *v;
-	return !json_object_object_get_ex(o, key, &v) || !v || json_object_is_type(v, type);
-}
-
 static int dup_into(char **dst, const char *s, char **err)
 {
 	*dst = strdup(s);
@@ -60,11 +41,11 @@ static int dup_into(char **dst, const char *s, char **err)
 
 static int decode_commit(json_object *msg, netevent *e, char **err)
 {
-	json_object *c = member(msg, "commit", json_type_object);
+	json_object *c = jsonget(msg, "commit", json_type_object);
 	if (!c)
 		return buf_error(err, "jetstream commit: commit is missing or not an object");
-	const char *rev = text(c, "rev"), *op = text(c, "operation"), *coll = text(c, "collection"),
-		   *rkey = text(c, "rkey");
+	const char *rev = jsonget_str(c, "rev"), *op = jsonget_str(c, "operation"), *coll = jsonget_str(c, "collection"),
+		   *rkey = jsonget_str(c, "rkey");
 	if (!rev || !op || !coll || !rkey)
 		return buf_error(err, "jetstream commit: rev, operation, collection or rkey is missing or not text");
 	if (strcmp(op, "create") == 0)
@@ -84,8 +65,8 @@ static int decode_commit(json_object *msg, netevent *e, char **err)
 		return -1;
 	if (e->op == NETEVENT_DELETE)
 		return 0;
-	json_object *record = member(c, "record", json_type_object);
-	const char *cid = text(c, "cid");
+	json_object *record = jsonget(c, "record", json_type_object);
+	const char *cid = jsonget_str(c, "cid");
 	cid_t parsed;
 	if (!record)
 		return buf_error(err, "jetstream commit: a %s without a record object", op);
@@ -99,12 +80,12 @@ static int decode_commit(json_object *msg, netevent *e, char **err)
 
 static int decode_identity(json_object *msg, netevent *e, char **err)
 {
-	json_object *id = member(msg, "identity", json_type_object);
+	json_object *id = jsonget(msg, "identity", json_type_object);
 	if (!id)
 		return buf_error(err, "jetstream identity: identity is missing or not an object");
-	if (!optional_ok(id, "did", json_type_string) || !optional_ok(id, "handle", json_type_string))
+	if (!jsonget_optional_ok(id, "did", json_type_string) || !jsonget_optional_ok(id, "handle", json_type_string))
 		return buf_error(err, "jetstream identity: did or handle is not text");
-	const char *did = text(id, "did"), *handle = text(id, "handle");
+	const char *did = jsonget_str(id, "did"), *handle = jsonget_str(id, "handle");
 	if (did && strcmp(did, e->did) != 0)
 		return buf_error(err, "jetstream identity: names %s in a message about %s", did, e->did);
 	e->kind = NETEVENT_IDENTITY;
@@ -115,15 +96,15 @@ static int decode_identity(json_object *msg, netevent *e, char **err)
 
 static int decode_account(json_object *msg, netevent *e, char **err)
 {
-	json_object *acct = member(msg, "account", json_type_object);
+	json_object *acct = jsonget(msg, "account", json_type_object);
 	if (!acct)
 		return buf_error(err, "jetstream account: account is missing or not an object");
-	json_object *active = member(acct, "active", json_type_boolean);
+	json_object *active = jsonget(acct, "active", json_type_boolean);
 	if (!active)
 		return buf_error(err, "jetstream account: active is missing or not a boolean");
-	if (!optional_ok(acct, "did", json_type_string) || !optional_ok(acct, "status", json_type_string))
+	if (!jsonget_optional_ok(acct, "did", json_type_string) || !jsonget_optional_ok(acct, "status", json_type_string))
 		return buf_error(err, "jetstream account: did or status is not text");
-	const char *did = text(acct, "did"), *status = text(acct, "status");
+	const char *did = jsonget_str(acct, "did"), *status = jsonget_str(acct, "status");
 	if (did && strcmp(did, e->did) != 0)
 		return buf_error(err, "jetstream account: names %s in a message about %s", did, e->did);
 	e->kind = NETEVENT_ACCOUNT;
@@ -174,8 +155,8 @@ int netevent_from_jetstream(const char *json, size_t len, netevent **out, size_t
 	json_object *msg = parse_json(json, len, err);
 	if (!msg)
 		return -1;
-	json_object *time_us = member(msg, "time_us", json_type_int);
-	const char *did = text(msg, "did"), *kind = text(msg, "kind");
+	json_object *time_us = jsonget(msg, "time_us", json_type_int);
+	const char *did = jsonget_str(msg, "did"), *kind = jsonget_str(msg, "kind");
 	if (!json_object_is_type(msg, json_type_object)) {
 		buf_error(err, "jetstream message is not a JSON object");
 		goto out;

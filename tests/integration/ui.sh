@@ -163,6 +163,15 @@ t "unknown /xrpc/ path stays JSON ($st)" '[ "$st" = 404 ] && jq -e . "$pages/x" 
 st=$(curl -s -o "$pages/v" -w '%{http_code}' "$APPVIEW_URL/v2/$HANDLE/nope/tags/list")
 t "/v2 errors stay OCI JSON ($st)" '[ "$st" = 401 ] && jq -e .errors "$pages/v" >/dev/null'
 
+# ---- a handle carrying markup (the PDS would never accept one, but the index caches what documents
+# say): every page that names the owner prints it as text
+sqlite3 "$stack/appview.db" "UPDATE users SET handle = '<script>alert(9)</script>' WHERE did = '$DID'"
+for p in "hh /" "hr /r/$DID/app" "hu /u/$DID" "hs /search?q=app" "hm /r/$DID/app/manifests/$BB"; do
+	get ${p%% *} "${p#* }" >/dev/null
+done
+t "a handle with <script> is escaped on home, repository, user, search and manifest pages" \
+	'( for n in hh hr hu hs hm; do grep -qi "<script>alert(9)" "$pages/$n" && exit 1; grep -q "&lt;script&gt;alert(9)" "$pages/$n" || exit 1; done )'
+
 # ---- static files come from lighttpd
 st=$(curl -s -o "$pages/css" -D "$pages/css.h" -w '%{http_code}' "$APPVIEW_URL/static/style.css")
 t "static/style.css served by lighttpd as text/css ($st)" '[ "$st" = 200 ] && grep -qi "^content-type: text/css" "$pages/css.h"'
