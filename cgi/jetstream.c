@@ -29,6 +29,7 @@
 #define BATCH_MS 250         /* longest an event waits to be applied */
 #define CURSOR_SAVE_MS 5000  /* how often the cursor moves on when no wanted event came */
 #define RECV_SLICE_MS 500    /* how long a receive waits before checking the clock and signals */
+#define MAX_PENDING 20000    /* events held while the index refuses writes before giving up */
 
 static volatile sig_atomic_t stopping;
 
@@ -86,11 +87,12 @@ typedef struct {
 	size_t n, cap;
 	long long cursor, saved_cursor, last_flush_ms;
 	long long applied, seen;
+	int broken; /* the index kept refusing the batch: stop (exit 1) rather than hold events forever */
 } consumer;
 
 static int expired(const consumer *c)
 {
-	return stopping || (c->deadline_ms && now_ms() >= c->deadline_ms);
+	return stopping || c->broken || (c->deadline_ms && now_ms() >= c->deadline_ms);
 }
 
 /* Apply the batch and the cursor. On a database failure the batch is kept for the next try. */
@@ -103,6 +105,8 @@ static int flush(consumer *c)
 	if (ingest_apply(c->db, c->batch, c->n, c->source, c->cursor, &err) != 0) {
 		log_error("jetstream: applying %zu events: %s", c->n, err ? err : "failed");
 		free(err);
+		if (c->n > MAX_PENDING)
+			c->broken = 1;
 		return -1;
 	}
 	c->applied += (long long)c->n;
@@ -288,7 +292,7 @@ static int consume(consumer *c)
 		}
 	}
 	buf_free(&msg);
-	int rc = flush(c) == 0 ? 0 : 1;
+	int rc = flush(c) == 0 && !c->broken ? 0 : 1;
 	log_info("jetstream: stopping: %lld messages read, %lld events applied, cursor %lld", c->seen, c->applied,
 		 c->saved_cursor);
 	return rc;

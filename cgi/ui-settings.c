@@ -17,7 +17,7 @@
 
 #define PROFILE_COLLECTION "io.atcr.sailor.profile"
 #define HOLD_TIMEOUT 5      /* seconds per call to a hold: the page waits for each hold it shows */
-#define CREW_SCAN_PAGES 10  /* listRecords pages read when a hold keys crew records its own way */
+#define CREW_SCAN_PAGES 3   /* listRecords pages (of 100) read when a hold keys crew records its own way */
 #define HOLDS_SHOWN 8
 
 /* did's profile record value (caller puts): NULL with *found = 0 when there is none, NULL with
