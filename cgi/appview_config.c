@@ -65,7 +65,7 @@ const cfg_option appview_options[] = {
 	 "without being buffered whole; at least 5 MiB suits S3-backed holds."},
 
 	/* ui */
-	{"ui.templates_dir", CFG_STRING, "/usr/local/share/atcr/templates",
+	{"ui.templates_dir", CFG_STRING, ATCR_PKGDATADIR "/templates",
 	 "Directory of the web UI's HTML templates (the repository's templates/), read once at start-up.\n"
 	 "Its static/ files are served by the web server itself (lighttpd.conf: var.atcr_docroot)."},
 

@@ -15,6 +15,15 @@ t "atcr-appview installed under DESTDIR$prefix/bin" '[ -x "$dest$prefix/bin/atcr
 t "every installed file lies under DESTDIR/prefix" '[ -z "$(find "$dest" -type f | grep -v "^$dest$prefix/")" ]'
 t "lighttpd.conf shipped in the doc dir" '[ -f "$dest$prefix/share/doc/atcr/lighttpd.conf" ]'
 t "apache config shipped in the doc dir" '[ -f "$dest$prefix/share/doc/atcr/atcr.conf" ]'
+t "atcr-jetstream and atcr-hold installed too" '[ -x "$dest$prefix/bin/atcr-jetstream" ] && [ -x "$dest$prefix/bin/atcr-hold" ]'
+t "the UI's templates and static files under DESTDIR$prefix/share/atcr" \
+	'[ -f "$dest$prefix/share/atcr/templates/layout.html" ] && [ -f "$dest$prefix/share/atcr/templates/settings.html" ] &&
+	 [ -f "$dest$prefix/share/atcr/static/style.css" ] && [ -f "$dest$prefix/share/atcr/static/app.js" ]'
+t "every template the repository has is installed" \
+	'( for f in "$top"/templates/*.html; do [ -f "$dest$prefix/share/atcr/templates/${f##*/}" ] || exit 1; done )'
+t "the cron entries shipped in the doc dir" '[ -f "$dest$prefix/share/doc/atcr/atcr.cron" ]'
+t "the installed AppView looks for its templates there" \
+	'"$dest$prefix/bin/atcr-appview" config init | grep -A3 "templates_dir" | grep -q "$prefix/share/atcr/templates"'
 t "installed binary runs (--version)" '"$dest$prefix/bin/atcr-appview" --version | grep -q atcr'
 make -C "$build" uninstall DESTDIR="$dest" >>"$dest.log" 2>&1
 t "make uninstall removes the binary" '[ ! -e "$dest$prefix/bin/atcr-appview" ]'
