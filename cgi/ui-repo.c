@@ -99,9 +99,40 @@ static int hold_is_up(ui_req *u, const char *hold_did)
 	return up;
 }
 
+/* The pull command for ref in the viewer's chosen client (their profile's ociClient; docker when
+ * they chose none or are not logged in). Caller frees. */
+static char *pull_command(const char *client, const char *ref)
+{
+	if (!client || !*client || strcmp(client, "docker") == 0)
+		return buf_strf("docker pull %s", ref);
+	if (strcmp(client, "none") == 0)
+		return strdup(ref);
+	if (strcmp(client, "crane") == 0)
+		return buf_strf("crane pull %s image.tar", ref);
+	return buf_strf("%s pull %s", client, ref); /* podman, buildah, nerdctl (checked when saved) */
+}
+
+/* The logged-in viewer's ociClient, or NULL. Caller frees. */
+static char *viewer_client(ui_req *u)
+{
+	login_user who;
+	char *client = NULL, *err = NULL;
+	if (login_user_get(u->r, &who) != 1)
+		return NULL;
+	if (uiindex_oci_client(u->db, who.did, &client, &err) < 0)
+		log_warn("ui: %s", err);
+	if (!ui_oci_client_ok(client)) {
+		free(client);
+		client = NULL;
+	}
+	login_user_free(&who);
+	free(err);
+	return client;
+}
+
 int ui_repo_page(ui_req *u, const char *did, const char *owner, const char *repository)
 {
-	char *err = NULL, *desc = NULL, *host = NULL;
+	char *err = NULL, *desc = NULL, *host = NULL, *client = NULL;
 	json_object *ctx = NULL, *tags = NULL, *v;
 	int found = uiindex_repo(u->db, did, repository, &ctx, &err);
 	if (found < 0)
@@ -115,18 +146,22 @@ int ui_repo_page(ui_req *u, const char *did, const char *owner, const char *repo
 	}
 	desc = page_description(u, did, repository);
 	host = ui_registry_host(u->av);
+	client = viewer_client(u);
 	size_t n = json_object_array_length(tags);
 	for (size_t i = 0; i < n; i++) {
 		json_object *t = json_object_array_get_idx(tags, i), *tag;
 		json_object_object_get_ex(t, "tag", &tag);
-		char *pull = buf_strf("docker pull %s/%s/%s:%s", host ? host : "", owner, repository,
-				      json_object_get_string(tag));
+		char *ref = buf_strf("%s/%s/%s:%s", host ? host : "", owner, repository, json_object_get_string(tag));
+		char *pull = ref ? pull_command(client, ref) : NULL;
 		json_object_object_add(t, "pull", ui_str(pull));
 		free(pull);
+		free(ref);
 	}
-	char *latest = buf_strf("docker pull %s/%s/%s", host ? host : "", owner, repository);
+	char *ref = buf_strf("%s/%s/%s", host ? host : "", owner, repository);
+	char *latest = ref ? pull_command(client, ref) : NULL;
 	json_object_object_add(ctx, "pull", ui_str(latest));
 	free(latest);
+	free(ref);
 	json_object_object_add(ctx, "owner", ui_str(owner));
 	json_object_object_del(ctx, "description"); /* the README below replaces the cached copy */
 	if (desc) {
@@ -155,6 +190,7 @@ out:
 	json_object_put(tags);
 	free(desc);
 	free(host);
+	free(client);
 	free(err);
 	return rc;
 }

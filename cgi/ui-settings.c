@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "holdclient.h"
+#include "ingest.h"
 #include "jsonget.h"
 #include "log.h"
 #include "syntax.h"
@@ -225,6 +226,18 @@ static int hold_usable(ui_req *u, const char *did, const char *user, char **why)
 	return ok;
 }
 
+/* The index's copy of a profile we just wrote (what atcr-jetstream would bring later), so that pages
+ * rendered for the user follow it at once. A failure only costs that. */
+static void profile_mirror(sqlite3 *db, const char *did, json_object *record)
+{
+	netevent ev = {.kind = NETEVENT_COMMIT, .op = NETEVENT_UPDATE, .did = (char *)did,
+		       .collection = (char *)PROFILE_COLLECTION, .rkey = (char *)"self", .record = record};
+	char *err = NULL;
+	if (ingest_apply(db, &ev, 1, NULL, 0, &err) != 0)
+		log_warn("settings: the index's copy of %s's profile: %s", did, err ? err : "failed");
+	free(err);
+}
+
 /* The settings page. notice: a line to show at the top (saved, or why not), or NULL. */
 static int settings_show(ui_req *u, const login_user *who, int status, const char *notice, int notice_bad)
 {
@@ -241,6 +254,8 @@ static int settings_show(ui_req *u, const login_user *who, int status, const cha
 		}
 		goto out;
 	}
+	if (profile)
+		profile_mirror(u->db, who->did, profile);
 	const char *current = jsonget_str(profile, "defaultHold");
 	if (!(known = uiindex_known_holds(u->db, &err))) {
 		rc = ui_fail(u, "settings: holds", err);
@@ -277,6 +292,16 @@ static int settings_show(ui_req *u, const login_user *who, int status, const cha
 	json_object_object_add(ctx, "default_hold", ui_str(current && *current ? current : NULL));
 	json_object_object_add(ctx, "registry_hold", ui_str(fallback && *fallback ? fallback : NULL));
 	json_object_object_add(ctx, "holds", holds);
+	json_object *clients = json_object_new_array();
+	const char *chosen = jsonget_str(profile, "ociClient");
+	for (size_t i = 0; ui_oci_clients[i]; i++) {
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "name", ui_str(ui_oci_clients[i]));
+		if (ui_oci_client_ok(chosen) ? strcmp(chosen, ui_oci_clients[i]) == 0 : i == 0)
+			json_object_object_add(c, "selected", json_object_new_boolean(1));
+		json_object_array_add(clients, c);
+	}
+	json_object_object_add(ctx, "clients", clients);
 	if (notice)
 		json_object_object_add(ctx, notice_bad ? "problem" : "notice", ui_str(notice));
 	rc = ui_page(u, status, "settings", "Settings", ctx);
@@ -302,16 +327,17 @@ int ui_settings(fcgi_req *r)
 		char *saved = NULL;
 		int ok = r->query && fcgi_query_find(r->query, "saved", &saved) == 1;
 		free(saved);
-		rc = settings_show(&u, &who, 200, ok ? "Saved: your next push stores its blobs on your default hold." : NULL, 0);
+		rc = settings_show(&u, &who, 200, ok ? "Saved in the io.atcr.sailor.profile record of your PDS." : NULL, 0);
 	}
 	login_user_free(&who);
 	return rc;
 }
 
-/* Write the profile with defaultHold = hold ("" = none), keeping the record's other fields.
+/* Write the profile with field = value ("" removes it), keeping the record's other fields.
  * 0, or an HTTP status with *why: 401 (log in again), 502 (the PDS refused), 500. */
-static int profile_put(fcgi_req *r, const char *did, const char *hold, char **why)
+static int profile_put(ui_req *u, const char *did, const char *field, const char *value, char **why)
 {
+	fcgi_req *r = u->r;
 	char when[32];
 	int found, status = 500;
 	json_object *record = profile_get(r, did, &found, why), *input = NULL, *out = NULL;
@@ -330,10 +356,10 @@ static int profile_put(fcgi_req *r, const char *did, const char *hold, char **wh
 	if (!jsonget_str(record, "createdAt"))
 		json_object_object_add(record, "createdAt", json_object_new_string(when));
 	json_object_object_add(record, "updatedAt", json_object_new_string(when));
-	if (*hold)
-		json_object_object_add(record, "defaultHold", json_object_new_string(hold));
+	if (*value)
+		json_object_object_add(record, field, json_object_new_string(value));
 	else
-		json_object_object_del(record, "defaultHold");
+		json_object_object_del(record, field);
 	if (!(input = json_object_new_object()))
 		goto out;
 	json_object_object_add(input, "repo", json_object_new_string(did));
@@ -342,6 +368,7 @@ static int profile_put(fcgi_req *r, const char *did, const char *hold, char **wh
 	json_object_object_add(input, "record", json_object_get(record));
 	if ((out = login_xrpc(r, did, "POST", "com.atproto.repo.putRecord", NULL, input, &e))) {
 		status = 0;
+		profile_mirror(u->db, did, record);
 	} else {
 		status = e.status == 401 ? 401 : 502;
 		*why = buf_strf("%s: %s", e.error ? e.error : "error", e.message ? e.message : "no answer");
@@ -356,13 +383,28 @@ out:
 	return status;
 }
 
+/* Check the posted default hold (trimmed in place). 0 ok; else an HTTP status with *problem set. */
+static int check_hold(ui_req *u, const char *user, char *hold, char **problem)
+{
+	/* surrounding blanks from a pasted DID are not part of it */
+	size_t len = strlen(hold), lead = strspn(hold, " \t");
+	while (len > lead && (hold[len - 1] == ' ' || hold[len - 1] == '\t'))
+		hold[--len] = '\0';
+	memmove(hold, hold + lead, len - lead + 1);
+	if (*hold && !syntax_did_ok(hold)) {
+		*problem = strdup("A hold is named by its DID, like did:web:hold.example.com.");
+		return 400;
+	}
+	return *hold && !hold_usable(u, hold, user, problem) ? 400 : 0;
+}
+
 int ui_settings_post(fcgi_req *r)
 {
 	ui_req u;
 	login_user who = {0};
 	buf_t body = {0};
-	char *hold = NULL, *why = NULL;
-	int rc = 0;
+	char *hold = NULL, *client = NULL, *why = NULL;
+	int rc = 0, status;
 	if (ui_begin(r, &u) != 0)
 		return 0;
 	if (login_user_get(r, &who) != 1) {
@@ -372,29 +414,27 @@ int ui_settings_post(fcgi_req *r)
 	if (ui_read_form(r, &who, "settings", &body) != 0)
 		goto out;
 	hold = ui_form_get(&body, "default_hold");
-	if (!hold) {
-		ui_error_page(r, 400, "The form must name a default hold (or none).");
+	client = ui_form_get(&body, "oci_client");
+	if (!hold == !client) {
+		ui_error_page(r, 400, "The form must name a default hold (or none), or a client for pull commands.");
 		goto out;
 	}
-	/* surrounding blanks from a pasted DID are not part of it */
-	size_t len = strlen(hold), lead = strspn(hold, " \t");
-	while (len > lead && (hold[len - 1] == ' ' || hold[len - 1] == '\t'))
-		hold[--len] = '\0';
-	memmove(hold, hold + lead, len - lead + 1);
-	if (*hold && !syntax_did_ok(hold)) {
-		rc = settings_show(&u, &who, 400, "A hold is named by its DID, like did:web:hold.example.com.", 1);
+	if (hold && (status = check_hold(&u, who.did, hold, &why)) != 0) {
+		rc = settings_show(&u, &who, status, why, 1);
 		goto out;
 	}
-	if (*hold && !hold_usable(&u, hold, who.did, &why)) {
-		rc = settings_show(&u, &who, 400, why, 1);
+	if (client && *client && !ui_oci_client_ok(client)) {
+		rc = settings_show(&u, &who, 400, "Pull commands can be shown for docker, podman, buildah, nerdctl or crane, or none.", 1);
 		goto out;
 	}
 	free(why);
 	why = NULL;
-	int status = profile_put(r, who.did, hold, &why);
+	status = hold ? profile_put(&u, who.did, "defaultHold", hold, &why) : profile_put(&u, who.did, "ociClient", client, &why);
 	if (status == 0) {
-		registry_profile_changed(who.did, hold);
-		log_info("%s set defaultHold to %s", who.did, *hold ? hold : "(none)");
+		if (hold)
+			registry_profile_changed(who.did, hold);
+		log_info("%s set %s to %s", who.did, hold ? "defaultHold" : "ociClient",
+			 *(hold ? hold : client) ? (hold ? hold : client) : "(none)");
 		rc = ui_see_other(r, "/settings?saved=1");
 	} else if (status == 401) {
 		log_info("settings: %s must log in again: %s", who.did, why ? why : "");
@@ -410,6 +450,7 @@ out:
 	login_user_free(&who);
 	buf_free(&body);
 	free(hold);
+	free(client);
 	free(why);
 	return rc;
 }

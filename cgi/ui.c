@@ -298,6 +298,16 @@ static char *query_escape(const char *s)
 	return buf_detach(&b);
 }
 
+const char *const ui_oci_clients[] = {"docker", "podman", "buildah", "nerdctl", "crane", "none", NULL};
+
+int ui_oci_client_ok(const char *client)
+{
+	for (size_t i = 0; client && ui_oci_clients[i]; i++)
+		if (strcmp(client, ui_oci_clients[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int ui_see_other(fcgi_req *r, const char *location)
 {
 	fcgi_add_header(r, "Location", "%s", location);

@@ -28,6 +28,12 @@ int ui_not_found(ui_req *u, const char *what);
 /* Log what failed (with err, which is freed) and answer the 500 page. Returns 0. */
 int ui_fail(ui_req *u, const char *what, char *err);
 
+/* The clients a profile's ociClient may name for pull commands (the lexicon's knownValues), docker
+ * first (the default); NULL-terminated. */
+extern const char *const ui_oci_clients[];
+/* 1 when client is one of them. */
+int ui_oci_client_ok(const char *client);
+
 /* Forms: the most a form body may carry, a field's value (caller frees; NULL when absent), a 303 to
  * location after a POST, and a 303 to the login page that comes back to page afterwards. */
 #define UI_FORM_MAX 4096

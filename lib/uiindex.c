@@ -302,6 +302,19 @@ int uiindex_handle_for_did(sqlite3 *db, const char *did, char **handle, char **e
 	return one_text(db, st, handle, "handle", err);
 }
 
+int uiindex_oci_client(sqlite3 *db, const char *did, char **client, char **err)
+{
+	*client = NULL;
+	sqlite3_stmt *st = db_prepare_err(db,
+				"SELECT json_extract(record, '$.ociClient') FROM profiles WHERE did = ? "
+				"AND json_type(record, '$.ociClient') = 'text'",
+				err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
+	return one_text(db, st, client, "profile", err);
+}
+
 #define FTS_MAX_TERMS 16
 #define FTS_MAX_TERM 64
 

@@ -25,6 +25,8 @@ json_object *uiindex_tags(sqlite3 *db, const char *did, const char *repository, 
 json_object *uiindex_user_repos(sqlite3 *db, const char *did, char **err);
 /* The holds manifests in the index live on, most used first: [{did, manifests}]. Caller puts. */
 json_object *uiindex_known_holds(sqlite3 *db, char **err);
+/* The ociClient of did's profile in the index: 1 (*client malloc'd), 0 none, -1 with *err. */
+int uiindex_oci_client(sqlite3 *db, const char *did, char **client, char **err);
 
 /* The blobs of one manifest: {config: {digest, size, media_type} (absent for an index), layers: [...],
  * manifests: [{digest, size, media_type, platform}]} where platform is "os/arch[/variant]".

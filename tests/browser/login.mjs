@@ -210,6 +210,29 @@ try {
 	ok(/in use/.test(row2) && /blob:write/.test(row2) && /\d+(\.\d+)? (B|KB|MB) in [1-9]\d* blobs?/.test(row2),
 		`settings: the new hold in use, the user now its crew, storing the push (${row2.trim()})`);
 
+	// Pull commands in the client the user prefers (the profile's ociClient).
+	await page.selectOption('#oci_client', 'podman');
+	await Promise.all([page.waitForNavigation(), page.click('#save-client')]);
+	ok((await profileRecord())?.ociClient === 'podman' && (await profileRecord())?.defaultHold === hold2,
+		'choosing podman for pull commands writes ociClient and keeps defaultHold');
+	await page.goto(repoUrl);
+	const pulls = await page.locator('.pull code, td.pullcmd code').allTextContents();
+	ok(pulls.length > 1 && pulls.every((p) => p.startsWith('podman pull ')), `the repository page shows podman pull commands (${pulls[0]})`);
+	await page.goto(settingsUrl);
+	await page.selectOption('#oci_client', 'none');
+	await Promise.all([page.waitForNavigation(), page.click('#save-client')]);
+	await page.goto(repoUrl);
+	ok((await page.locator('.pull code').textContent()).startsWith(env('REGISTRY')), 'with "none" just the reference');
+	const odd = await page.evaluate(async () => {
+		const csrf = document.querySelector('header input[name="csrf"]').value;
+		const r = await fetch('/settings', { method: 'POST', body: new URLSearchParams({ csrf, oci_client: 'curl|sh' }) });
+		return r.status;
+	});
+	ok(odd === 400, `a client outside the known ones is refused (HTTP ${odd})`);
+	await page.goto(settingsUrl);
+	await page.selectOption('#oci_client', 'docker');
+	await Promise.all([page.waitForNavigation(), page.click('#save-client')]);
+
 	// Every page at desktop and phone width.
 	const pages = [['home', '/'], ['repository', `/r/${handle}/${repo}`], ['manifest', new URL(indexUrl).pathname],
 		['user', `/u/${handle}`], ['search', `/search?q=${repo}`], ['settings', '/settings'], ['login', '/login'],
