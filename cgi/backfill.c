@@ -24,77 +24,186 @@ static const char *const collections[] = {
 #define REPOS_PAGE "500"
 #define MAX_PAGES_PER_COLLECTION 10000 /* a million records: beyond that the PDS is looping */
 
-/* One listRecords page as create events (records whose URI does not end in a valid record key are
- * left out). Returns the number of events in *out (malloc'd). */
-static size_t page_events(const char *did, const char *collection, json_object *records, netevent **out)
+/* The record keys a listing showed, sorted once it is read (for bsearch). */
+typedef struct {
+	char **v;
+	size_t n, cap;
+} keyset;
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int keyset_add(keyset *k, const char *key)
+{
+	if (k->n == k->cap) {
+		char **grown = realloc(k->v, (k->cap = k->cap ? 2 * k->cap : 64) * sizeof *k->v);
+		if (!grown)
+			return -1;
+		k->v = grown;
+	}
+	if (!(k->v[k->n] = strdup(key)))
+		return -1;
+	k->n++;
+	return 0;
+}
+
+static int keyset_has(const keyset *k, const char *key)
+{
+	return k->n && bsearch(&key, k->v, k->n, sizeof *k->v, key_cmp) != NULL;
+}
+
+static void keyset_free(keyset *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->v[i]);
+	free(k->v);
+	*k = (keyset){0};
+}
+
+/* One listRecords page, read at listed_at, as create events (records whose URI does not end in a
+ * valid record key are left out); their keys go to seen. Returns the number of events in *out
+ * (malloc'd), or (size_t)-1 out of memory. */
+static size_t page_events(const char *did, const char *collection, json_object *records, long long listed_at,
+			  keyset *seen, netevent **out)
 {
 	size_t n = json_object_array_length(records), k = 0;
 	netevent *ev = calloc(n ? n : 1, sizeof *ev);
-	if (!ev) {
-		*out = NULL;
-		return 0;
-	}
+	*out = ev;
+	if (!ev)
+		return (size_t)-1;
 	for (size_t i = 0; i < n; i++) {
 		json_object *r = json_object_array_get_idx(records, i), *value;
 		const char *uri = jsonget_str(r, "uri"), *slash = uri ? strrchr(uri, '/') : NULL;
 		if (!slash || !syntax_rkey_ok(slash + 1) || !json_object_object_get_ex(r, "value", &value) ||
 		    !json_object_is_type(value, json_type_object))
 			continue;
+		if (keyset_add(seen, slash + 1) != 0)
+			return (size_t)-1;
 		ev[k] = (netevent){.kind = NETEVENT_COMMIT, .op = NETEVENT_CREATE, .did = strdup(did),
 				   .collection = strdup(collection), .rkey = strdup(slash + 1),
 				   .cid = jsonget_str(r, "cid") ? strdup(jsonget_str(r, "cid")) : NULL,
-				   .record = json_object_get(value)};
+				   .record = json_object_get(value), .listed_at = listed_at};
 		k++;
 	}
-	*out = ev;
 	return k;
 }
 
-int backfill_repo(const backfill_ctx *b, const char *did, long long *records, char **err)
+/* Read and apply every record of did in collection, page by page; the keys listed go to *seen.
+ * 1 when the listing was read to its end, 0 when it was cut at MAX_PAGES_PER_COLLECTION (then what
+ * it did not show may still exist), -1 with *err. */
+static int list_collection(const backfill_ctx *b, const xrpc_client *c, const char *did, const char *collection,
+			   keyset *seen, long long *records, char **err)
+{
+	char *cursor = NULL;
+	int rc = 0;
+	for (int page = 0; page < MAX_PAGES_PER_COLLECTION; page++) {
+		const char *params[] = {"repo", did, "collection", collection, "limit", RECORDS_PAGE,
+					cursor ? "cursor" : NULL, cursor, NULL};
+		xrpc_error e = {0};
+		long long listed_at = (long long)time(NULL);
+		json_object *list = xrpc_query(c, "com.atproto.repo.listRecords", params, &e), *recs;
+		free(cursor);
+		cursor = NULL;
+		if (!list || !json_object_object_get_ex(list, "records", &recs) || !json_object_is_type(recs, json_type_array)) {
+			buf_error(err, "listRecords %s %s on %s: %s", did, collection, c->base,
+				  e.error ? e.error : "not a record list");
+			json_object_put(list);
+			xrpc_error_free(&e);
+			return -1;
+		}
+		xrpc_error_free(&e);
+		netevent *ev = NULL;
+		size_t n = page_events(did, collection, recs, listed_at, seen, &ev);
+		int applied = n == (size_t)-1 ? (buf_error(err, "out of memory"), -1) : ingest_apply(b->db, ev, n, NULL, 0, err);
+		netevent_free_all(ev, n == (size_t)-1 ? 0 : n);
+		if (applied != 0) {
+			json_object_put(list);
+			return -1;
+		}
+		*records += (long long)n;
+		const char *next = jsonget_str(list, "cursor");
+		if (next && json_object_array_length(recs) > 0)
+			cursor = strdup(next);
+		json_object_put(list);
+		if (!cursor) {
+			rc = 1;
+			break;
+		}
+	}
+	free(cursor);
+	qsort(seen->v, seen->n, sizeof *seen->v, key_cmp);
+	return rc;
+}
+
+/* Take out of the index what it mirrors of did's records in collection that the listing did not
+ * show and the PDS confirms gone (getRecord: RecordNotFound): deleted while no consumer ran. Asking
+ * per record keeps one made after the listing (and indexed by a live consumer since) in place.
+ * Adds the records taken out to *removed. 0 ok, -1 with *err. */
+static int remove_vanished(const backfill_ctx *b, const xrpc_client *c, const char *did, const char *collection,
+			   const keyset *seen, long long *removed, char **err)
+{
+	char **indexed = NULL;
+	size_t n = 0, k = 0;
+	netevent *gone = NULL;
+	int rc = -1;
+	if (ingest_indexed_rkeys(b->db, did, collection, &indexed, &n, err) != 0)
+		return -1;
+	if (!(gone = calloc(n ? n : 1, sizeof *gone))) {
+		buf_error(err, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (keyset_has(seen, indexed[i]))
+			continue;
+		const char *params[] = {"repo", did, "collection", collection, "rkey", indexed[i], NULL};
+		xrpc_error e = {0};
+		json_object *rec = xrpc_query(c, "com.atproto.repo.getRecord", params, &e);
+		int absent = !rec && e.error && strcmp(e.error, "RecordNotFound") == 0;
+		if (!rec && !absent)
+			buf_error(err, "getRecord %s %s %s on %s: %s", did, collection, indexed[i], c->base,
+				  e.error ? e.error : "no answer");
+		json_object_put(rec);
+		xrpc_error_free(&e);
+		if (!rec && !absent)
+			goto out;
+		if (absent)
+			gone[k++] = (netevent){.kind = NETEVENT_COMMIT, .op = NETEVENT_DELETE, .did = strdup(did),
+					       .collection = strdup(collection), .rkey = strdup(indexed[i])};
+	}
+	if (k && ingest_apply(b->db, gone, k, NULL, 0, err) != 0)
+		goto out;
+	*removed += (long long)k;
+	rc = 0;
+out:
+	netevent_free_all(gone, k);
+	ingest_rkeys_free(indexed, n);
+	return rc;
+}
+
+int backfill_repo(const backfill_ctx *b, const char *did, long long *records, long long *removed, char **err)
 {
 	identity id = {0};
-	int rc = -1;
-	char *cursor = NULL;
+	keyset seen[N_COLLECTIONS] = {0};
+	int complete[N_COLLECTIONS] = {0}, rc = -1;
+	long long taken_out = 0;
 	if (identity_resolve(&b->ident, did, 1, &id, err) != 0)
 		goto out;
 	xrpc_client c = {id.pds, NULL, &b->http};
-	for (size_t i = 0; i < N_COLLECTIONS; i++) {
-		for (int page = 0; page < MAX_PAGES_PER_COLLECTION; page++) {
-			const char *params[] = {"repo", did, "collection", collections[i], "limit", RECORDS_PAGE,
-						cursor ? "cursor" : NULL, cursor, NULL};
-			xrpc_error e = {0};
-			json_object *list = xrpc_query(&c, "com.atproto.repo.listRecords", params, &e), *recs;
-			free(cursor);
-			cursor = NULL;
-			if (!list || !json_object_object_get_ex(list, "records", &recs) ||
-			    !json_object_is_type(recs, json_type_array)) {
-				buf_error(err, "listRecords %s %s on %s: %s", did, collections[i], id.pds,
-					  e.error ? e.error : "not a record list");
-				json_object_put(list);
-				xrpc_error_free(&e);
-				goto out;
-			}
-			xrpc_error_free(&e);
-			netevent *ev = NULL;
-			size_t n = page_events(did, collections[i], recs, &ev);
-			int applied = ingest_apply(b->db, ev, n, NULL, 0, err);
-			netevent_free_all(ev, n);
-			if (applied != 0) {
-				json_object_put(list);
-				goto out;
-			}
-			*records += (long long)n;
-			const char *next = jsonget_str(list, "cursor");
-			if (next && json_object_array_length(recs) > 0)
-				cursor = strdup(next);
-			json_object_put(list);
-			if (!cursor)
-				break;
-		}
-	}
+	for (size_t i = 0; i < N_COLLECTIONS; i++)
+		if ((complete[i] = list_collection(b, &c, did, collections[i], &seen[i], records, err)) < 0)
+			goto out;
+	/* the other way round: stars and tags go before the manifests they name */
+	for (size_t i = N_COLLECTIONS; i-- > 0;)
+		if (complete[i] && remove_vanished(b, &c, did, collections[i], &seen[i], &taken_out, err) != 0)
+			goto out;
+	if (removed)
+		*removed += taken_out;
 	rc = 0;
 out:
-	free(cursor);
+	for (size_t i = 0; i < N_COLLECTIONS; i++)
+		keyset_free(&seen[i]);
 	identity_free(&id);
 	return rc;
 }
@@ -157,6 +266,7 @@ static int walk(const backfill_ctx *b, const char *base, const char *collection,
 				  : buf_strf("listRepos:%s", base);
 	const char *nsid = collection ? "com.atproto.sync.listReposByCollection" : "com.atproto.sync.listRepos";
 	progress p = {0};
+	long long removed = 0; /* in this run (the progress row counts what was applied) */
 	int rc = -1, pages = 0;
 	if (!source || progress_get(b->db, source, &p, err) != 0)
 		goto out;
@@ -193,7 +303,7 @@ static int walk(const backfill_ctx *b, const char *base, const char *collection,
 			if (json_object_object_get_ex(r, "active", &active) && !json_object_get_boolean(active))
 				continue; /* deactivated or taken down: its records are not served */
 			p.repos++;
-			if (backfill_repo(b, did, &p.records, &why) != 0) {
+			if (backfill_repo(b, did, &p.records, &removed, &why) != 0) {
 				(*failed)++;
 				log_warn("backfill: %s: %s", did, why ? why : "failed");
 				if (b->progress)
@@ -210,8 +320,8 @@ static int walk(const backfill_ctx *b, const char *base, const char *collection,
 			goto out;
 		pages++;
 		if (b->progress)
-			fprintf(b->progress, "backfill: %s: page %d, %lld repositories, %lld records%s\n", source, pages,
-				p.repos, p.records, p.done ? " (done)" : "");
+			fprintf(b->progress, "backfill: %s: page %d, %lld repositories, %lld records, %lld removed%s\n", source,
+				pages, p.repos, p.records, removed, p.done ? " (done)" : "");
 		if (p.done)
 			break;
 	}

@@ -16,9 +16,10 @@ typedef struct {
 } backfill_ctx;
 
 /* Index every io.atcr record of did, read with listRecords from the PDS its DID document names,
- * applied as a snapshot (lib/ingest, cursor 0). Adds the records applied to *records.
- * 0 ok, -1 with *err (caller frees). */
-int backfill_repo(const backfill_ctx *b, const char *did, long long *records, char **err);
+ * applied as a snapshot (lib/ingest, cursor 0), and take out of the index did's records that the
+ * listing no longer shows and the PDS confirms deleted. Adds the records applied to *records and,
+ * when removed is not NULL, those taken out to *removed. 0 ok, -1 with *err (caller frees). */
+int backfill_repo(const backfill_ctx *b, const char *did, long long *records, long long *removed, char **err);
 
 /* Every repository of a relay (relay not NULL: listReposByCollection for each io.atcr collection)
  * or of a PDS (listRepos), each through backfill_repo. Resumes after the last listing page an

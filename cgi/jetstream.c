@@ -178,7 +178,7 @@ static int on_frame(consumer *c, const buf_t *msg)
 	if (f.too_big && f.did) {
 		long long records = 0;
 		flush(c);
-		if (backfill_repo(&c->bf, f.did, &records, &err) != 0)
+		if (backfill_repo(&c->bf, f.did, &records, NULL, &err) != 0)
 			log_warn("jetstream: %s: a tooBig commit of %s, and reading the repository failed: %s", c->url, f.did, err);
 	}
 	if (take(c, ev, n) != 0)
@@ -394,10 +394,10 @@ static int cmd_backfill(const config *cfg, sqlite3 *db, int argc, char **argv)
 	char *err = NULL;
 	int rc;
 	if (did) {
-		long long records = 0;
-		rc = backfill_repo(&b, did, &records, &err);
+		long long records = 0, removed = 0;
+		rc = backfill_repo(&b, did, &records, &removed, &err);
 		if (rc == 0)
-			printf("backfill: %s: %lld records\n", did, records);
+			printf("backfill: %s: %lld records, %lld removed\n", did, records, removed);
 	} else {
 		if (!relay && !pds)
 			relay = config_str(cfg, "backfill.relay");

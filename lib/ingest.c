@@ -9,9 +9,9 @@
  * Ordering: events of one stream arrive in order, but a backfill listing (cursor 0) or a replay after
  * a reconnect can bring a create after the delete that followed it. A delete leaves a tombstone with
  * its stream and cursor; a create or update is stale, and skipped, when a tombstone says the record
- * was deleted later: always for snapshot events (cursor 0), and for events of the same stream whose
- * cursor is not past the delete's. A newer create removes the tombstone. Tombstones are pruned after
- * TOMBSTONE_TTL. */
+ * was deleted later: for snapshot events (cursor 0), when their listing was read no later than the
+ * delete was indexed, and for events of the same stream whose cursor is not past the delete's. A
+ * newer create removes the tombstone. Tombstones are pruned after TOMBSTONE_TTL. */
 #include "ingest.h"
 
 #include <json-c/json.h>
@@ -164,7 +164,8 @@ static int tombstones_prune(sqlite3 *db, long long now, char **err)
 static int tombstone_says_stale(sqlite3 *db, const netevent *e, const char *source, char **err)
 {
 	sqlite3_stmt *st = db_prepare_err(db,
-				"SELECT source, cursor FROM ingest_tombstones WHERE did = ? AND collection = ? AND rkey = ?", err);
+				"SELECT source, cursor, deleted_at FROM ingest_tombstones WHERE did = ? AND collection = ? AND rkey = ?",
+				err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, e->did, -1, SQLITE_TRANSIENT);
@@ -173,8 +174,10 @@ static int tombstone_says_stale(sqlite3 *db, const netevent *e, const char *sour
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const char *tomb_source = (const char *)sqlite3_column_text(st, 0);
-		long long tomb_cursor = sqlite3_column_int64(st, 1);
-		rc = e->cursor == 0 || (tomb_source && strcmp(tomb_source, source) == 0 && e->cursor <= tomb_cursor);
+		long long tomb_cursor = sqlite3_column_int64(st, 1), deleted_at = sqlite3_column_int64(st, 2);
+		/* a listing read after the delete was indexed shows the record made again since */
+		rc = e->cursor == 0 ? e->listed_at <= deleted_at
+				    : tomb_source && strcmp(tomb_source, source) == 0 && e->cursor <= tomb_cursor;
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : db_fail(db, err, "tombstone");
 	}
@@ -187,7 +190,7 @@ static int tombstone_put(sqlite3 *db, const netevent *e, const char *source, lon
 	sqlite3_stmt *st = db_prepare_err(db,
 				"INSERT INTO ingest_tombstones (did, collection, rkey, source, cursor, deleted_at) "
 				"VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (did, collection, rkey) DO UPDATE SET "
-				"source = excluded.source, cursor = excluded.cursor "
+				"source = excluded.source, cursor = excluded.cursor, deleted_at = excluded.deleted_at "
 				"WHERE source <> excluded.source OR cursor < excluded.cursor",
 				err);
 	if (!st)
@@ -693,6 +696,78 @@ int ingest_apply(sqlite3 *db, const netevent *ev, size_t n, const char *source, 
 		return 0;
 	db_exec(db, "ROLLBACK", NULL);
 	return -1;
+}
+
+/* The SQL listing what the index mirrors of one DID's records in collection: one or two text
+ * columns (tags: repository and tag, whose key oci_tag_rkey gives; pages: the repository, keyed
+ * with '/' as '~'). */
+static const char *indexed_sql(const char *collection)
+{
+	if (strcmp(collection, C_MANIFEST) == 0)
+		return "SELECT record_rkey FROM manifests WHERE did = ? AND record_rkey IS NOT NULL";
+	if (strcmp(collection, C_TAG) == 0)
+		return "SELECT repository, tag FROM tags WHERE did = ?";
+	if (strcmp(collection, C_STAR) == 0)
+		return "SELECT rkey FROM stars WHERE starrer_did = ? AND rkey IS NOT NULL";
+	if (strcmp(collection, C_PAGE) == 0)
+		return "SELECT replace(repository, '/', '~') FROM repo_pages WHERE did = ? AND description IS NOT NULL";
+	if (strcmp(collection, C_PROFILE) == 0)
+		return "SELECT 'self' FROM profiles WHERE did = ?";
+	return NULL;
+}
+
+int ingest_indexed_rkeys(sqlite3 *db, const char *did, const char *collection, char ***rkeys, size_t *n, char **err)
+{
+	const char *sql = collection ? indexed_sql(collection) : NULL;
+	char **v = NULL;
+	size_t k = 0, cap = 0;
+	int rc = -1, step;
+	*rkeys = NULL;
+	*n = 0;
+	if (!sql) {
+		buf_error(err, "%s is not a collection the index mirrors", collection ? collection : "(null)");
+		return -1;
+	}
+	sqlite3_stmt *st = db_prepare_err(db, sql, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, did, -1, SQLITE_TRANSIENT);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *a = (const char *)sqlite3_column_text(st, 0);
+		const char *b = sqlite3_column_count(st) > 1 ? (const char *)sqlite3_column_text(st, 1) : NULL;
+		char *key = !a ? NULL : sqlite3_column_count(st) > 1 ? (b ? oci_tag_rkey(a, b) : NULL) : strdup(a);
+		if (!key)
+			continue; /* a row no record key names (cannot come from a record) */
+		if (k == cap) {
+			char **grown = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof *v);
+			if (!grown) {
+				free(key);
+				buf_error(err, "out of memory");
+				goto out;
+			}
+			v = grown;
+		}
+		v[k++] = key;
+	}
+	if (step != SQLITE_DONE) {
+		db_fail(db, err, "indexed records");
+		goto out;
+	}
+	*rkeys = v;
+	*n = k;
+	v = NULL;
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	ingest_rkeys_free(v, k);
+	return rc;
+}
+
+void ingest_rkeys_free(char **rkeys, size_t n)
+{
+	for (size_t i = 0; rkeys && i < n; i++)
+		free(rkeys[i]);
+	free(rkeys);
 }
 
 int ingest_cursor_get(sqlite3 *db, const char *source, long long *cursor, char **err)

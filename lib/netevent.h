@@ -18,6 +18,9 @@ typedef struct {
 	char *did;
 	/* Where to resume after this event: Jetstream's time_us, the firehose's seq; 0 for backfill. */
 	long long cursor;
+	/* Backfill (cursor 0): when the listing that carried the record was read (unix seconds); a
+	 * delete indexed before then was followed by this record. 0 when unknown. */
+	long long listed_at;
 	/* NETEVENT_COMMIT */
 	netevent_op op;
 	char *collection, *rkey;

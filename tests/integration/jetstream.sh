@@ -5,8 +5,9 @@
 # and the UI in firehose mode (subscribeRepos of the PDS) and in Jetstream mode (tests/feeder's
 # Jetstream, translated live from the same firehose); a cron-style run (--max-seconds) picks up what
 # was written while no consumer ran; SIGTERM stops it cleanly; backfill rebuilds a deleted index with
-# the same repositories, tags and stars, and resumes; the consumer writes while the AppView serves 64
-# concurrent pulls without "database is locked". TAP output.
+# the same repositories, tags and stars, and resumes; records deleted while no consumer ran leave the
+# serving index with the next backfill, and one made again comes back; the consumer writes while the
+# AppView serves 64 concurrent pulls without "database is locked". TAP output.
 # Ports: ATCR_TEST_{APPVIEW,PDS,PLC,HOLD,HOLD_FCGI}_PORT (15800 13983 13982 18800 19800), the feeder 16800.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -228,7 +229,7 @@ dump "$fresh" >"$tmp/fresh.dump"
 t "backfill --pds into an empty index (exit $rc)" '[ "$rc" = 0 ] && grep -q "backfill: finished" "$tmp/backfill.out"' ||
 	sed 's/^/# /' "$tmp/backfill.out"
 t "it shows its progress, page by page" 'grep -q "backfill: listRepos:$PDS_URL: page 1, 2 repositories, [1-9][0-9]* records" "$tmp/backfill.out" &&
-	grep -q "backfill: listRepos:$PDS_URL: page [0-9]*, 2 repositories, [1-9][0-9]* records (done)" "$tmp/backfill.out"'
+	grep -q "backfill: listRepos:$PDS_URL: page [0-9]*, 2 repositories, [1-9][0-9]* records, 0 removed (done)" "$tmp/backfill.out"'
 t "the rebuilt index has the same repositories, tags, stars and manifests ($(grep -c . "$tmp/live.dump") rows)" \
 	'[ -s "$tmp/live.dump" ] && diff "$tmp/live.dump" "$tmp/fresh.dump" >"$tmp/dump.diff"' || sed 's/^/# /' "$tmp/dump.diff"
 t "including bob's star and the tag written by hand" 'grep -q "^star|$BOB_DID|$DID|app$" "$tmp/fresh.dump" && grep -q "|app|cron1|" "$tmp/fresh.dump"'
@@ -243,10 +244,30 @@ sqlite3 "$fresh" "UPDATE backfill_progress SET done = 0, cursor = '$page1', repo
 ATCR_DATABASE_PATH=$fresh "$JS" --config "$ATCR_CONFIG" backfill --pds "$PDS_URL" >"$tmp/backfill3.out" 2>&1
 t "a run cut short resumes after the last finished page" 'grep -q "resuming after 2 repositories" "$tmp/backfill3.out" && grep -q "(done)" "$tmp/backfill3.out"'
 ATCR_DATABASE_PATH=$fresh "$JS" --config "$ATCR_CONFIG" backfill --did "$BOB_DID" >"$tmp/backfill4.out" 2>&1
-t "backfill --did reads one repository" 'grep -q "backfill: $BOB_DID: 1 records" "$tmp/backfill4.out"'
+t "backfill --did reads one repository" 'grep -q "backfill: $BOB_DID: 1 records, 0 removed" "$tmp/backfill4.out"'
 ATCR_DATABASE_PATH=$fresh "$JS" --config "$ATCR_CONFIG" backfill --pds "http://127.0.0.1:1" >"$tmp/backfill5.out" 2>&1
 rc=$?
 t "an unreachable PDS: exit 1 with the reason (exit $rc)" '[ "$rc" = 1 ] && grep -q "listRepos on http://127.0.0.1:1" "$tmp/backfill5.out"'
+
+# ---- deleted while no consumer ran: the next backfill takes the records out of the serving index
+t "before: the repository page shows cron2 and bob's star" 'page | grep -q ">cron2<" && page | grep -q "★ 1 star<"'
+st1=$(del "$AJWT" "$DID" io.atcr.tag "app:cron2")
+st2=$(del "$BJWT" "$BOB_DID" io.atcr.sailor.star 3kstarbob0002)
+"$JS" --config "$ATCR_CONFIG" backfill --pds "$PDS_URL" >"$tmp/backfill6.out" 2>&1
+rc=$?
+t "a tag and a star deleted in the PDS ($st1, $st2) while no consumer ran: backfill (exit $rc) says it took 2 out" \
+	'[ "$rc" = 0 ] && grep -q "backfill: listRepos:$PDS_URL: page [0-9]*, 2 repositories, [0-9]* records, 2 removed (done)" "$tmp/backfill6.out"' ||
+	sed 's/^/# /' "$tmp/backfill6.out"
+t "the UI no longer shows them" '! page | grep -q ">cron2<" && page | grep -q "★ 0 stars<"'
+dump "$db" >"$tmp/after.dump"
+grep -v -e "^tag|$DID|app|cron2|" -e "^star|$BOB_DID|" "$tmp/live.dump" >"$tmp/expected.dump"
+t "and nothing else changed" 'diff "$tmp/expected.dump" "$tmp/after.dump" >"$tmp/after.diff"' || sed 's/^/# /' "$tmp/after.diff"
+sleep 1.1 # the listing below is read a second after the delete was indexed
+st=$(put "$AJWT" "$DID" io.atcr.tag "app:cron2" "$(tag_record cron2)")
+"$JS" --config "$ATCR_CONFIG" backfill --did "$DID" >"$tmp/backfill7.out" 2>&1
+rc=$?
+t "the tag made again ($st) comes back with the next backfill (exit $rc), past the delete's tombstone" \
+	'[ "$rc" = 0 ] && grep -q "backfill: $DID: [0-9]* records, 0 removed" "$tmp/backfill7.out" && page | grep -q ">cron2<"'
 
 # ---- the consumer writing while the AppView serves 64 concurrent pulls
 TOKEN=$(curl -s "$APPVIEW_URL/auth/token?service=$REGISTRY&scope=repository:$HANDLE/app:pull" | jq -r .token)

@@ -597,10 +597,84 @@ static void test_out_of_order(sqlite3 *db)
 	regindex_tag_free(&tag);
 	is_int(q_int(db, "SELECT count(*) FROM ingest_tombstones WHERE did = ? AND rkey = 'late:1'", ALICE, NULL, NULL), 0,
 	       "and its tombstone is gone");
+
+	/* a backfill listing read after a delete was indexed shows the record made again since */
+	long long deleted_at = q_int(db, "SELECT deleted_at FROM ingest_tombstones WHERE did = ? AND rkey = '3klate000000a'",
+				     ALICE, NULL, NULL);
+	ok(deleted_at >= time(NULL) - 60, "the manifest's tombstone is dated when the delete was indexed");
+	e = commit(NETEVENT_CREATE, ALICE, "io.atcr.manifest", "3klate000000a", m, 0);
+	e.listed_at = deleted_at;
+	is_int(apply1(db, e), 0, "a listing read the same second as the delete");
+	is_int(regindex_manifest_exists(db, ALICE, "late", dg('5', d), &err), 0, "is not trusted over it");
+	e = commit(NETEVENT_CREATE, ALICE, "io.atcr.manifest", "3klate000000a", m, 0);
+	e.listed_at = deleted_at + 1;
+	is_int(apply1(db, e), 0, "a listing read after the delete");
+	is_int(regindex_manifest_exists(db, ALICE, "late", d, &err), 1, "indexes the record made again");
+	is_int(q_int(db, "SELECT count(*) FROM ingest_tombstones WHERE did = ? AND rkey = '3klate000000a'", ALICE, NULL,
+		     NULL),
+	       0, "and clears the tombstone");
+	e = commit(NETEVENT_DELETE, ALICE, "io.atcr.manifest", "3klate000000a", NULL, 0);
+	is_int(apply1(db, e), 0, "a snapshot delete (a backfill finding the record gone)");
+	is_int(regindex_manifest_exists(db, ALICE, "late", d, &err), 0, "takes it out");
+	e = commit(NETEVENT_CREATE, ALICE, "io.atcr.manifest", "3klate000000a", m, 700);
+	is_int(apply(db, &e, 1, SRC, 700), 0, "a live create after it");
+	is_int(regindex_manifest_exists(db, ALICE, "late", d, &err), 1, "is not stale: another stream's delete");
 	free(t);
 	free(m);
 	free(m2);
 	free(err);
+}
+
+/* 1 when key is one of the n keys. */
+static int has_key(char **keys, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+/* What the index mirrors of one DID's records, by record key, per collection. */
+static void test_indexed_rkeys(sqlite3 *db)
+{
+	const char *carol = "did:plc:carol";
+	char *err = NULL, **keys = NULL;
+	size_t n = 0;
+	char *m = manifest_json("tools/cli", '7', "2024-09-01T00:00:00Z");
+	char *t = tag_json("tools/cli", "latest", carol, "3kcarol00000a", "2024-09-01T00:00:00Z");
+	const char *star = "{\"$type\":\"io.atcr.sailor.star\",\"subject\":\"at://" ALICE "/io.atcr.repo.page/late\","
+			   "\"createdAt\":\"2024-09-01T00:00:00Z\"}";
+	const char *page = "{\"$type\":\"io.atcr.repo.page\",\"repository\":\"tools/cli\",\"description\":\"CLI\","
+			   "\"createdAt\":\"2024-09-01T00:00:00Z\",\"updatedAt\":\"2024-09-01T00:00:00Z\"}";
+	const char *profile = "{\"$type\":\"io.atcr.sailor.profile\",\"createdAt\":\"2024-09-01T00:00:00Z\"}";
+	netevent ev[] = {commit(NETEVENT_CREATE, carol, "io.atcr.manifest", "3kcarol00000a", m, 0),
+			 commit(NETEVENT_CREATE, carol, "io.atcr.tag", "tools~cli:latest", t, 0),
+			 commit(NETEVENT_CREATE, carol, "io.atcr.sailor.star", "3kcarolstar01", star, 0),
+			 commit(NETEVENT_CREATE, carol, "io.atcr.repo.page", "tools~cli", page, 0),
+			 commit(NETEVENT_CREATE, carol, "io.atcr.sailor.profile", "self", profile, 0)};
+	is_int(apply(db, ev, 5, NULL, 0), 0, "carol's records, one of each collection");
+	static const struct {
+		const char *collection, *key;
+	} want[] = {{"io.atcr.manifest", "3kcarol00000a"}, {"io.atcr.tag", "tools~cli:latest"},
+		    {"io.atcr.sailor.star", "3kcarolstar01"}, {"io.atcr.repo.page", "tools~cli"},
+		    {"io.atcr.sailor.profile", "self"}};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		is_int(ingest_indexed_rkeys(db, carol, want[i].collection, &keys, &n, &err), 0, want[i].collection);
+		ok(n == 1 && has_key(keys, n, want[i].key), "names the one record by its key (%s)", want[i].key);
+		ingest_rkeys_free(keys, n);
+	}
+	is_int(ingest_indexed_rkeys(db, ALICE, "io.atcr.tag", &keys, &n, &err), 0, "alice's tags");
+	ok(n >= 1 && has_key(keys, n, "late:1") && !has_key(keys, n, "tools~cli:latest"), "are hers only");
+	ingest_rkeys_free(keys, n);
+	is_int(apply1(db, commit(NETEVENT_DELETE, carol, "io.atcr.repo.page", "tools~cli", NULL, 0)), 0, "page deleted");
+	is_int(ingest_indexed_rkeys(db, carol, "io.atcr.repo.page", &keys, &n, &err), 0, "pages again");
+	is_int((long long)n, 0, "a page known to be absent is not a record");
+	ingest_rkeys_free(keys, n);
+	is_int(ingest_indexed_rkeys(db, carol, "app.bsky.feed.post", &keys, &n, &err), -1, "another collection");
+	ok(err && strstr(err, "app.bsky.feed.post"), "is refused by name");
+	free(err);
+	free(m);
+	free(t);
 }
 
 /* A batch that fails rolls back with its cursor. */
@@ -675,6 +749,7 @@ int main(void)
 	test_bad_records(db);
 	test_idempotence(db);
 	test_out_of_order(db);
+	test_indexed_rkeys(db);
 	db_close(db);
 	test_cursor_atomicity(path2);
 	char *cmd = buf_strf("rm -rf '%s'", dir);
