@@ -579,8 +579,10 @@ static int check_references(reg_req *q, const hold_client *h, const oci_manifest
 	return rc;
 }
 
-/* Pushes of the same manifest (owner, repository, digest) take turns within this process; the AppView
- * runs as one process with a pool of threads (lighttpd's max-procs 1). */
+/* Pushes of the same manifest (owner, repository, digest) take turns within this process; across
+ * processes (lighttpd's max-procs > 1) they agree on the new record's key through the index
+ * (regindex_claim_rkey), for as long as a push can take. */
+#define CLAIM_TTL 600
 #define PUSH_LOCKS 64
 static pthread_mutex_t push_locks[PUSH_LOCKS] = {[0 ... PUSH_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER};
 
@@ -606,7 +608,7 @@ int manifests_put(reg_req *q)
 	int parsed = 0, have_session = 0, expired = 0;
 	char *err = NULL, *hold_did = NULL, *hold_url = NULL, *tag_rkey = NULL, *uri = NULL;
 	json_object *blob = NULL, *record = NULL, *put = NULL, *tag_record = NULL, *tag_put = NULL;
-	char fresh_rkey[14], now_iso[32];
+	char fresh_rkey[14], now_iso[32], *claimed = NULL;
 	const char *rkey = NULL, *blob_cid = NULL, *repo = registry_repo(q);
 	const char *tag = q->route.ref_is_digest ? NULL : q->route.ref;
 	long long now = (long long)time(NULL);
@@ -669,7 +671,13 @@ int manifests_put(reg_req *q)
 			rkey = old.record_rkey;
 		} else {
 			tid_next(fresh_rkey);
-			rkey = fresh_rkey;
+			if (regindex_claim_rkey(q->db, q->owner_did, repo, m.digest, fresh_rkey, now, CLAIM_TTL, &claimed,
+						&err) != 0) {
+				log_error("push of %s/%s %s: %s", q->owner_did, repo, m.digest, err);
+				registry_fail(q, REG_INTERNAL, "the index is unavailable", NULL);
+				goto out;
+			}
+			rkey = claimed;
 		}
 		pds_op upload = {.kind = PDS_UPLOAD_BLOB, .data = body.data, .len = body.len, .mime = m.media_type};
 		blob = pds_write(q, &s, q->subject, &upload, &expired, &err);
@@ -719,6 +727,7 @@ int manifests_put(reg_req *q)
 out:
 	if (locked >= 0)
 		pthread_mutex_unlock(&push_locks[locked]);
+	free(claimed);
 	if (parsed)
 		oci_manifest_free(&m);
 	if (have_session)

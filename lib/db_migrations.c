@@ -235,6 +235,18 @@ const struct db_migration db_migrations[] = {
 	 "  done INTEGER NOT NULL DEFAULT 0,\n"    /* 1 when the listing was walked to its end */
 	 "  updated_at INTEGER NOT NULL\n"
 	 ");\n"},
+	{8, "manifest record key claims",
+	 /* A push of a manifest the index does not know claims the io.atcr.manifest record key it will
+	  * write; a simultaneous push of the same manifest by another AppView process (max-procs > 1)
+	  * finds the claim and writes the same record. Claims older than a push can take are replaced. */
+	 "CREATE TABLE manifest_claims (\n"
+	 "  did TEXT NOT NULL,\n"
+	 "  repository TEXT NOT NULL,\n"
+	 "  digest TEXT NOT NULL,\n"
+	 "  rkey TEXT NOT NULL,\n"                 /* the record key (TID) the first push chose */
+	 "  claimed_at INTEGER NOT NULL,\n"
+	 "  PRIMARY KEY (did, repository, digest)\n"
+	 ");\n"},
 };
 
 const int db_migrations_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);

@@ -700,3 +700,40 @@ int regindex_blob_hold(sqlite3 *db, const char *did, const char *repository, con
 		sqlite3_bind_text(st, 3, digest, -1, SQLITE_TRANSIENT);
 	return step_text(db, st, hold_did, err, "hold lookup");
 }
+
+/* ---- record key claims */
+
+int regindex_claim_rkey(sqlite3 *db, const char *did, const char *repository, const char *digest, const char *fresh,
+			long long now, long long ttl, char **rkey, char **err)
+{
+	*rkey = NULL;
+	/* One statement each (autocommit): a claim is taken or kept atomically, and nobody replaces a
+	 * fresh claim, so the read that follows sees the key every simultaneous push agrees on. */
+	sqlite3_stmt *st = prep_keyed(db,
+				      "INSERT INTO manifest_claims (did, repository, digest, rkey, claimed_at) "
+				      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (did, repository, digest) DO UPDATE SET "
+				      "rkey = excluded.rkey, claimed_at = excluded.claimed_at WHERE claimed_at < ?6",
+				      did, repository, digest, err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 4, fresh, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, now);
+	sqlite3_bind_int64(st, 6, now - ttl);
+	if (step_done(db, st, "claim", err) != 0)
+		return -1;
+	st = prep_keyed(db, "SELECT rkey FROM manifest_claims WHERE did = ? AND repository = ? AND digest = ?", did,
+			repository, digest, err);
+	if (!st)
+		return -1;
+	int rc = step_text(db, st, rkey, err, "claim");
+	if (rc == 0)
+		return buf_error(err, "index: the claim of %s is gone", digest);
+	if (rc < 0)
+		return -1;
+	st = db_prepare_err(db, "DELETE FROM manifest_claims WHERE claimed_at < ?", NULL);
+	if (st) {
+		sqlite3_bind_int64(st, 1, now - ttl);
+		step_done(db, st, "old claims", NULL);
+	}
+	return 0;
+}

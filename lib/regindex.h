@@ -126,6 +126,13 @@ void regindex_referrers_free(regindex_referrer *r, size_t n);
 int regindex_blob_hold(sqlite3 *db, const char *did, const char *repository, const char *digest, char **hold_did,
 		       char **err);
 
+/* The record key for a new io.atcr.manifest record of did/repository/digest, agreed among all the
+ * AppView processes sharing the index: fresh (a TID the caller made) is claimed, unless another push
+ * of the same manifest claimed a key less than ttl seconds before now; then that key is the answer,
+ * so simultaneous first pushes write one record. *rkey malloc'd (caller frees). 0 ok, -1 with *err. */
+int regindex_claim_rkey(sqlite3 *db, const char *did, const char *repository, const char *digest, const char *fresh,
+			long long now, long long ttl, char **rkey, char **err);
+
 void regindex_strv_free(char **v);
 
 #endif

@@ -261,6 +261,31 @@ t "expire-uploads 0 aborts every open session on the hold" 'appview expire-uploa
 t "then the session is gone" '[ "$(curl -s -o /dev/null -w "%{http_code}" -H "$AUTH" "$base$loc")" = 404 ]'
 t "and the hold keeps no part of any of them" '[ -z "$(find "$STACK_DIR/hold/blobs/uploads" -type f)" ]'
 
+# several AppView processes (lighttpd's max-procs 4) pushing one new manifest at once: one record
+"$top/scripts/lighttpd-run" stop "$tmp/stack/lighttpd" >/dev/null
+HOLD_FCGI=127.0.0.1:$HOLD_FCGI_PORT HOLD_SENDFILE_ROOT="$tmp/stack/hold/blobs" APPVIEW_PROCS=4 ATCR_CONFIG=$ATCR_CONFIG \
+	ATCR_APPVIEW_BIN="$ATCR_BUILD/cgi/atcr-appview" "$top/scripts/lighttpd-run" start "$tmp/stack/lighttpd" >/dev/null
+procs=$(pgrep -c -P "$(cat "$tmp/stack/lighttpd/lighttpd.pid")" -f atcr-appview)
+t "lighttpd runs 4 AppView processes ($procs)" '[ "$procs" = 4 ]'
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"created":"%s"}' "$(date -u +%FT%T.%NZ)" >"$tmp/config-mp"
+CMP=sha256:$(sha256sum "$tmp/config-mp" | cut -d' ' -f1)
+req cmp -X POST -H "$AUTH" --data-binary @"$tmp/config-mp" "$base/v2/$name/blobs/uploads/?digest=$CMP"
+cat >"$tmp/manifest-mp.json" <<JSON
+{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"$CMP","size":$(stat -c %s "$tmp/config-mp")},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"$D","size":3670016}]}
+JSON
+MPD=sha256:$(sha256sum "$tmp/manifest-mp.json" | cut -d' ' -f1)
+for i in 1 2 3 4 5 6 7 8; do
+	curl -s -o /dev/null -w '%{http_code}' -X PUT -H "$AUTH" -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+		--data-binary @"$tmp/manifest-mp.json" "$base/v2/$name/manifests/mp$i" >"$tmp/mp$i.s" &
+done
+wait
+t "8 simultaneous pushes of a new manifest across the processes ($(st cmp) for its config): all 201" \
+	'[ "$(cat "$tmp"/mp?.s)" = 201201201201201201201201 ]'
+records=$(curl -s "$PDS_URL/xrpc/com.atproto.repo.listRecords?repo=$DID&collection=io.atcr.manifest&limit=100" | jq --arg d "$MPD" "[.records[] | select(.value.digest == \$d)] | length")
+t "and the PDS holds one io.atcr.manifest record for it ($records)" '[ "$records" = 1 ]'
+t "every tag names that record" '[ "$(curl -s "$PDS_URL/xrpc/com.atproto.repo.listRecords?repo=$DID&collection=io.atcr.tag&limit=100" |
+	jq -r "[.records[] | select(.value.tag | startswith(\"mp\")) | .value.manifest] | unique | length")" = 1 ]'
+
 t "the AppView log has no password or token" '! grep -qF "$APP_PASSWORD" "$tmp/stack/appview.log" && ! grep -qF "$TOK" "$tmp/stack/appview.log"'
 
 echo "1..$n"

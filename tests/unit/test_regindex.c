@@ -371,6 +371,29 @@ static void test_atomic(sqlite3 *db)
 	free(err);
 }
 
+/* Simultaneous first pushes agree on one record key; a claim older than the TTL is replaced. */
+static void test_claims(sqlite3 *db)
+{
+	char *err = NULL, *k1 = NULL, *k2 = NULL, *k3 = NULL, *k4 = NULL;
+	const char *d = dg('9');
+	is_int(regindex_claim_rkey(db, ALICE, "app", d, "3kfirst000000", 1000, 600, &k1, &err), 0, "first claim");
+	is_str(k1, "3kfirst000000", "takes the caller's fresh key");
+	is_int(regindex_claim_rkey(db, ALICE, "app", d, "3ksecond00000", 1300, 600, &k2, &err), 0, "a second push meanwhile");
+	is_str(k2, "3kfirst000000", "gets the first push's key");
+	is_int(regindex_claim_rkey(db, ALICE, "other", d, "3kother000000", 1300, 600, &k3, &err), 0,
+	       "the same digest in another repository");
+	is_str(k3, "3kother000000", "is a claim of its own");
+	is_int(regindex_claim_rkey(db, ALICE, "app", d, "3klater000000", 1601, 600, &k4, &err), 0, "a push after the TTL");
+	is_str(k4, "3klater000000", "claims anew");
+	is_int(query_int(db, "SELECT COUNT(*) FROM manifest_claims WHERE repository = 'other'"), 1,
+	       "claims within the TTL stay");
+	free(k1);
+	free(k2);
+	free(k3);
+	free(k4);
+	free(err);
+}
+
 int main(void)
 {
 	char *err = NULL;
@@ -410,6 +433,7 @@ int main(void)
 	test_catalog(db);
 	test_holds_and_pulls(db);
 	test_delete(db, &img);
+	test_claims(db);
 	test_atomic(db);
 
 	fixture_free(&img);
