@@ -36,16 +36,8 @@ service=$REGISTRY
 token() { # token USER:PASS SCOPE -> prints the registry token
 	curl -s ${1:+-u "$1"} -G "$base/auth/token" --data-urlencode "service=$service" --data-urlencode "scope=$2" | jq -r .token
 }
-# req NAME CURL-ARGS...: status in $tmp/NAME.s, headers (no CR) in $tmp/NAME.h, body in $tmp/NAME.b
-req() {
-	local r=$1
-	shift
-	curl -s -D "$tmp/$r.hr" -o "$tmp/$r.b" -w '%{http_code}' "$@" >"$tmp/$r.s"
-	tr -d '\r' <"$tmp/$r.hr" >"$tmp/$r.h"
-}
-st() { cat "$tmp/$1.s"; }
-hdr() { sed -n "s/^$2: //Ip" "$tmp/$1.h" | tail -n 1; }
-code() { jq -r '.errors[0].code' "$tmp/$1.b" 2>/dev/null; }
+# shellcheck source=lib/req.sh
+. "$top/tests/integration/lib/req.sh"
 
 TOK=$(token "$HANDLE:$APP_PASSWORD" "repository:$name:pull,push")
 AUTH="Authorization: Bearer $TOK"
@@ -244,7 +236,9 @@ for i in 1 2 3; do
 	) &
 done
 wait
-t "three concurrent uploads: all 201 and all read back" '[ "$(cat "$tmp"/par?.s)" = 201201201 ] && [ "$(cat "$tmp"/par?.same | wc -l)" = 3 ]'
+t "three concurrent uploads: all 201 and all read back" '[ "$(cat "$tmp"/par?.s)" = 201201201 ] && [ "$(cat "$tmp"/par?.same | wc -l)" = 3 ]' ||
+	{ echo "statuses: $(cat "$tmp"/par?.s), read back: $(cat "$tmp"/par?.same 2>/dev/null | wc -l)"
+	  grep -E "ERROR|WARN" "$tmp/stack/appview.log" | tail -n 5; } | sed 's/^/# /'
 
 # abandoned sessions: expire-uploads aborts them on the hold and forgets them
 req post -X POST -d '' -H "$AUTH" "$base/v2/$name/blobs/uploads/"
