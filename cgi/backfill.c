@@ -133,7 +133,8 @@ static int list_collection(const backfill_ctx *b, const xrpc_client *c, const ch
 		}
 	}
 	free(cursor);
-	qsort(seen->v, seen->n, sizeof *seen->v, key_cmp);
+	if (seen->n > 1)
+		qsort(seen->v, seen->n, sizeof *seen->v, key_cmp);
 	return rc;
 }
 
