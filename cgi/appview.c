@@ -36,6 +36,7 @@ static const fcgi_route routes[] = {
 	{FCGI_GET, "/search", ui_search},
 	{FCGI_GET, "/settings", ui_settings},
 	{FCGI_POST, "/settings", ui_settings_post},
+	{FCGI_POST, "/settings/hold-data", ui_hold_data_post},
 	{FCGI_POST, "/r/*", ui_star}, /* only .../star */
 	{FCGI_GET, "/r/*", ui_repo},
 	{FCGI_GET, "/u/*", ui_user},

@@ -101,6 +101,9 @@ int ui_star(fcgi_req *r);
  * (csrf, default_hold: a hold DID, or "" for the registry's default). */
 int ui_settings(fcgi_req *r);
 int ui_settings_post(fcgi_req *r);
+/* cgi/ui-holddata.c: POST /settings/hold-data (csrf, hold, action=export|delete, confirm=yes for delete):
+ * the user's data on a hold as a JSON download, or deleted there (then the settings page says what). */
+int ui_hold_data_post(fcgi_req *r);
 /* For the repository page: ctx gets "star": {csrf, starred} when r's user is logged in. 0, or -1 logged. */
 int ui_star_state(fcgi_req *r, sqlite3 *db, const char *did, const char *repository, json_object *ctx);
 

@@ -41,18 +41,11 @@ static json_object *profile_get(fcgi_req *r, const char *did, int *found, char *
 	return *found == 1 ? value : NULL;
 }
 
-/* A hold as seen from here: where it answers, and a client with the UI's outbound options. */
-typedef struct {
-	const char *did;
-	char *url;
-	http_opts http;
-} hold_view;
-
-static int hold_open(ui_req *u, const char *did, hold_view *h, char **err)
+int ui_hold_open(ui_req *u, const char *did, ui_hold_view *h, char **err)
 {
 	identity_ctx ictx = appview_identity(u->av);
 	identity id = {0};
-	*h = (hold_view){.did = did, .http = u->http};
+	*h = (ui_hold_view){.did = did, .http = u->http};
 	h->http.timeout_s = HOLD_TIMEOUT;
 	h->http.connect_timeout_s = HOLD_TIMEOUT;
 	h->http.max_response = 1 << 20;
@@ -69,7 +62,7 @@ static int hold_open(ui_req *u, const char *did, hold_view *h, char **err)
 
 /* The member's crew record value on the hold (caller puts), else NULL. Our holds key it by
  * hold_hash_rkey(member); other implementations may not, so a short scan follows a miss. */
-static json_object *crew_record(const hold_view *h, const char *member)
+static json_object *crew_record(const ui_hold_view *h, const char *member)
 {
 	xrpc_client c = {h->url, NULL, &h->http};
 	xrpc_error e = {0};
@@ -109,7 +102,7 @@ static json_object *crew_record(const hold_view *h, const char *member)
 
 /* io.atcr.hold.getQuota for user: anonymously (public holds), else with a service token from the
  * user's PDS through their OAuth session. The answer (caller puts) or NULL. */
-static json_object *quota_get(fcgi_req *r, const hold_view *h, const char *user)
+static json_object *quota_get(fcgi_req *r, const ui_hold_view *h, const char *user)
 {
 	const char *params[] = {"userDid", user, NULL};
 	xrpc_client c = {h->url, NULL, &h->http};
@@ -136,15 +129,15 @@ static json_object *quota_get(fcgi_req *r, const hold_view *h, const char *user)
 static json_object *hold_json(ui_req *u, const char *did, const char *user, int is_default)
 {
 	json_object *o = json_object_new_object(), *captain = NULL, *crew = NULL, *quota = NULL, *v;
-	hold_view h;
+	ui_hold_view h;
 	char *err = NULL, size[32];
 	if (!o)
 		return NULL;
 	json_object_object_add(o, "did", ui_str(did));
 	if (is_default)
 		json_object_object_add(o, "default", json_object_new_boolean(1));
-	if (hold_open(u, did, &h, &err) != 0) {
-		json_object_object_add(o, "problem", ui_str("its DID does not resolve"));
+	if (ui_hold_open(u, did, &h, &err) != 0) {
+		json_object_object_add(o, "fault", ui_str("its DID does not resolve"));
 		log_info("settings: hold %s: %s", did, err ? err : "does not resolve");
 		goto out;
 	}
@@ -157,7 +150,7 @@ static json_object *hold_json(ui_req *u, const char *did, const char *user, int 
 	json_object_put(rec);
 	xrpc_error_free(&e);
 	if (!captain) {
-		json_object_object_add(o, "problem", ui_str("it does not answer as a hold"));
+		json_object_object_add(o, "fault", ui_str("it does not answer as a hold"));
 		goto out;
 	}
 	if (json_object_object_get_ex(captain, "public", &v) && json_object_get_boolean(v))
@@ -213,8 +206,8 @@ static int hold_usable(ui_req *u, const char *did, const char *user, char **why)
 		*why = strdup("out of memory");
 		return 0;
 	}
-	if (jsonget_str(o, "problem"))
-		*why = buf_strf("%s: %s.", did, jsonget_str(o, "problem"));
+	if (jsonget_str(o, "fault"))
+		*why = buf_strf("%s: %s.", did, jsonget_str(o, "fault"));
 	else if (json_object_object_get_ex(o, "captain", &v) || json_object_object_get_ex(o, "open", &v))
 		ok = 1;
 	else if (json_object_object_get_ex(o, "crew", &v) && json_object_object_get_ex(v, "permissions", &perms) &&
@@ -239,7 +232,7 @@ static void profile_mirror(sqlite3 *db, const char *did, json_object *record)
 }
 
 /* The settings page. notice: a line to show at the top (saved, or why not), or NULL. */
-static int settings_show(ui_req *u, const login_user *who, int status, const char *notice, int notice_bad)
+int ui_settings_show(ui_req *u, const login_user *who, int status, const char *notice, int notice_bad)
 {
 	char *why = NULL, *err = NULL;
 	int found, rc = 0;
@@ -327,7 +320,7 @@ int ui_settings(fcgi_req *r)
 		char *saved = NULL;
 		int ok = r->query && fcgi_query_find(r->query, "saved", &saved) == 1;
 		free(saved);
-		rc = settings_show(&u, &who, 200, ok ? "Saved in the io.atcr.sailor.profile record of your PDS." : NULL, 0);
+		rc = ui_settings_show(&u, &who, 200, ok ? "Saved in the io.atcr.sailor.profile record of your PDS." : NULL, 0);
 	}
 	login_user_free(&who);
 	return rc;
@@ -420,11 +413,11 @@ int ui_settings_post(fcgi_req *r)
 		goto out;
 	}
 	if (hold && (status = check_hold(&u, who.did, hold, &why)) != 0) {
-		rc = settings_show(&u, &who, status, why, 1);
+		rc = ui_settings_show(&u, &who, status, why, 1);
 		goto out;
 	}
 	if (client && *client && !ui_oci_client_ok(client)) {
-		rc = settings_show(&u, &who, 400, "Pull commands can be shown for docker, podman, buildah, nerdctl or crane, or none.", 1);
+		rc = ui_settings_show(&u, &who, 400, "Pull commands can be shown for docker, podman, buildah, nerdctl or crane, or none.", 1);
 		goto out;
 	}
 	free(why);

@@ -57,6 +57,18 @@ char *ui_registry_host(const appview *av);
 /* A string value, or JSON null for NULL (for json_object_object_add). */
 json_object *ui_str(const char *s);
 
+/* A hold as the settings page sees it: where it answers (its DID document's service), and a client
+ * with the UI's outbound options and short timeouts (the page waits for each hold it shows). */
+typedef struct {
+	const char *did;
+	char *url; /* caller frees */
+	http_opts http;
+} ui_hold_view;
+/* Resolve the hold did into h. 0, or -1 with *err (h->url NULL). */
+int ui_hold_open(ui_req *u, const char *did, ui_hold_view *h, char **err);
+/* The settings page for who, with status and an optional notice (notice_bad: shown as a problem). */
+int ui_settings_show(ui_req *u, const login_user *who, int status, const char *notice, int notice_bad);
+
 /* The pages (one file each). */
 int ui_repo_page(ui_req *u, const char *did, const char *owner, const char *repository);        /* ui-repo.c */
 int ui_manifest_page(ui_req *u, const char *did, const char *owner, const char *repository,

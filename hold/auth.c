@@ -65,6 +65,11 @@ unsigned hold_crew_perms(const hold_ctx *h, const char *did, int *is_crew)
 
 int hold_authenticate(fcgi_req *r, const char *method, char **caller)
 {
+	return hold_authenticate_as(r, method, "InvalidToken", caller);
+}
+
+int hold_authenticate_as(fcgi_req *r, const char *method, const char *invalid_error, char **caller)
+{
 	const hold_ctx *h = r->app;
 	const char *auth = fcgi_header(r, "Authorization");
 	char *from_query = NULL, *err = NULL;
@@ -85,7 +90,7 @@ int hold_authenticate(fcgi_req *r, const char *method, char **caller)
 	identity_ctx ictx = hold_identity(h);
 	if (svcauth_verify(&ictx, auth, h->did, method, (long long)time(NULL), caller, &err) != 0) {
 		log_info("service token refused for %s: %s", method, err ? err : "?");
-		hold_xrpc_error(r, 401, "InvalidToken", err ? err : "invalid service token");
+		hold_xrpc_error(r, 401, invalid_error, err ? err : "invalid service token");
 		goto out;
 	}
 	rc = 0;

@@ -29,6 +29,25 @@ int crew_put(const hold_ctx *h, const char *member, const char *role, json_objec
 	return rc;
 }
 
+json_object *crew_get(sqlite3 *db, const char *member)
+{
+	char rkey[27];
+	hold_hash_rkey(member, rkey);
+	json_object *rec = recstore_get(db, "io.atcr.hold.crew", rkey, NULL);
+	const char *who = rec ? jsonget_str(rec, "member") : NULL;
+	if (who && strcmp(who, member) == 0)
+		return rec;
+	json_object_put(rec);
+	return NULL;
+}
+
+int crew_remove(sqlite3 *db, const char *member)
+{
+	char rkey[27];
+	hold_hash_rkey(member, rkey);
+	return recstore_delete(db, "io.atcr.hold.crew", rkey);
+}
+
 static json_object *default_permissions(void)
 {
 	json_object *p = json_object_new_array();
@@ -136,13 +155,11 @@ int cli_crew(hold_ctx *h, int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2 && strcmp(argv[0], "rm") == 0) {
-		char rkey[27];
 		if (strcmp(argv[1], h->owner) == 0) {
 			fprintf(stderr, "atcr-hold crew rm: %s is the captain\n", argv[1]);
 			return 1;
 		}
-		hold_hash_rkey(argv[1], rkey);
-		int rc = recstore_delete(db, "io.atcr.hold.crew", rkey);
+		int rc = crew_remove(db, argv[1]);
 		if (rc <= 0)
 			fprintf(stderr, "atcr-hold crew rm: %s\n", rc == 0 ? "not a crew member" : "database error");
 		return rc == 1 ? 0 : 1;

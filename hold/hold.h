@@ -62,6 +62,9 @@ unsigned hold_crew_perms(const hold_ctx *h, const char *did, int *is_crew);
 int hold_authorize(fcgi_req *r, const char *method, hold_action action, int token_required, char **caller);
 /* Authenticate only: a valid service token for method is required; -1 after answering. */
 int hold_authenticate(fcgi_req *r, const char *method, char **caller);
+/* The same, answering a token that fails a check with XRPC error invalid_error (401) instead of
+ * InvalidToken: for methods whose lexicon names no other authentication error. */
+int hold_authenticate_as(fcgi_req *r, const char *method, const char *invalid_error, char **caller);
 
 /* xrpc.c: the route table, and the layer's own errors in XRPC form. */
 extern const fcgi_route hold_routes[];
@@ -96,11 +99,18 @@ int manifest_notify(fcgi_req *r);
 int manifest_layers(fcgi_req *r);     /* getLayersForManifest */
 int manifest_quota(fcgi_req *r);      /* getQuota */
 int crew_request(fcgi_req *r);        /* requestCrew */
+int userdata_export(fcgi_req *r);     /* exportUserData */
+int userdata_delete(fcgi_req *r);     /* deleteUserData */
 
 /* ---- records.c: the hold's own records */
 /* Store a record in the hold's repo; 0 ok (CID in *cid if non-NULL, caller frees). */
 int hold_put_record(const hold_ctx *h, const char *collection, const char *rkey, struct json_object *record,
 		    char **cid, char **err);
+/* Every record of collection whose string field equals value (compared whole), oldest key first, as
+ * an array of {"rkey", "value"} (caller puts); NULL with *err on a database error. It walks the whole
+ * collection: meant for rare requests (exportUserData, deleteUserData). */
+struct json_object *hold_records_where(sqlite3 *db, const char *collection, const char *field, const char *value,
+				       char **err);
 /* hold_hash_rkey (the crew and stats record keys) is in lib/holdclient.h: the AppView uses it too. */
 /* Now as an atproto datetime "2026-11-23T08:00:00.000Z". */
 void hold_now(char out[32]);
@@ -109,5 +119,26 @@ void hold_now(char out[32]);
 /* Add or replace member's crew record with role and permissions (a JSON array of strings). */
 int crew_put(const hold_ctx *h, const char *member, const char *role, struct json_object *permissions, char **err);
 int cli_crew(hold_ctx *h, int argc, char **argv);
+/* member's crew record (caller puts); NULL when member is not crew. */
+struct json_object *crew_get(sqlite3 *db, const char *member);
+/* Delete member's crew record: 1 deleted, 0 absent, -1 on a database error. */
+int crew_remove(sqlite3 *db, const char *member);
+
+/* ---- manifest.c: layer records */
+/* Delete a layer record and its row in the layer index: 1 deleted, 0 absent, -1 with *err. */
+int manifest_layer_delete(sqlite3 *db, const char *rkey, char **err);
+
+/* ---- userdata.c: what the hold keeps about one user (io.atcr.hold.exportUserData / deleteUserData) */
+/* The export's body (exportUserData's output; exportedAt = now) for user on hold hold_did whose captain
+ * is owner, read in one snapshot. Caller puts; NULL with *err. */
+struct json_object *userdata_collect(sqlite3 *db, const char *hold_did, const char *owner, const char *user,
+				     const char *now, char **err);
+typedef struct {
+	int crew_deleted;     /* never the captain's */
+	long long layers, stats;
+} userdata_erased;
+/* Delete user's crew record (unless user is owner), layer records and stats records, and the record
+ * blocks left without a record, in one transaction: 0 with *out, or -1 with *err and nothing deleted. */
+int userdata_erase(sqlite3 *db, const char *owner, const char *user, userdata_erased *out, char **err);
 
 #endif

@@ -86,6 +86,21 @@ static int create_layers(const hold_ctx *h, sqlite3 *db, json_object *layers, co
 	return created;
 }
 
+int manifest_layer_delete(sqlite3 *db, const char *rkey, char **err)
+{
+	int rc = recstore_delete(db, "io.atcr.hold.layer", rkey);
+	if (rc < 0)
+		return buf_error(err, "deleting layer record %s: %s", rkey, sqlite3_errmsg(db));
+	sqlite3_stmt *st = db_prepare_err(db, "DELETE FROM layers WHERE rkey = ?", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, rkey, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(db, err, "deleting a layer row");
+	sqlite3_reset(st);
+	return rc;
+}
+
 /* Bump the io.atcr.hold.stats record of owner/repository (deterministic key, see hold_hash_rkey). */
 static int bump_stats(const hold_ctx *h, sqlite3 *db, const char *owner, const char *repo, int push, char **err)
 {

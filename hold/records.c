@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "crypto.h"
 #include "encoding.h"
 #include "hold.h"
@@ -32,6 +33,41 @@ int hold_put_record(const hold_ctx *h, const char *collection, const char *rkey,
 		return -1;
 	}
 	return recstore_put(db, collection, rkey, record, cid, err);
+}
+
+json_object *hold_records_where(sqlite3 *db, const char *collection, const char *field, const char *value,
+				char **err)
+{
+	json_object *out = json_object_new_array();
+	char *cursor = NULL;
+	do {
+		char *next = NULL;
+		/* The did only shapes the listing's uris, which are not used here. */
+		json_object *page = recstore_list(db, "did:web:hold.invalid", collection, 100, cursor, 1, &next);
+		if (!page) {
+			buf_error(err, "record store: %s", sqlite3_errmsg(db));
+			json_object_put(out);
+			out = NULL;
+			free(next);
+			break;
+		}
+		for (size_t i = 0; i < json_object_array_length(page); i++) {
+			json_object *item = json_object_array_get_idx(page, i), *v = NULL;
+			const char *uri = jsonget_str(item, "uri"), *got;
+			json_object_object_get_ex(item, "value", &v);
+			if (!uri || !v || !(got = jsonget_str(v, field)) || strcmp(got, value) != 0)
+				continue;
+			json_object *match = json_object_new_object();
+			json_object_object_add(match, "rkey", json_object_new_string(strrchr(uri, '/') + 1));
+			json_object_object_add(match, "value", json_object_get(v));
+			json_object_array_add(out, match);
+		}
+		json_object_put(page);
+		free(cursor);
+		cursor = next;
+	} while (cursor);
+	free(cursor);
+	return out;
 }
 
 /* The repo parameter must name this hold. */

@@ -187,3 +187,13 @@ long long recstore_count(sqlite3 *db, const char *collection)
 	sqlite3_reset(st);
 	return n;
 }
+
+long long recstore_prune(sqlite3 *db)
+{
+	sqlite3_stmt *st = db_prepare(db, "DELETE FROM blocks WHERE cid NOT IN (SELECT cid FROM records)");
+	if (!st)
+		return -1;
+	long long n = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db) : -1;
+	sqlite3_reset(st);
+	return n;
+}

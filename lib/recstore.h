@@ -26,5 +26,9 @@ json_object *recstore_list(sqlite3 *db, const char *did, const char *collection,
 json_object *recstore_collections(sqlite3 *db);
 /* Number of records in a collection. */
 long long recstore_count(sqlite3 *db, const char *collection);
+/* Drop the blocks no record points at any more (earlier versions of replaced records, deleted records),
+ * so that deleting a user's records leaves no copy of them behind. The blocks table holds record blocks
+ * only: the MST and commits, when they come, must keep theirs. Number dropped, or -1 on error. */
+long long recstore_prune(sqlite3 *db);
 
 #endif

@@ -3,7 +3,8 @@
 // consent page, comes back logged in (the AppView shows the handle), stars and unstars repository REPO
 // (its record checked in the user's PDS), searches with the header's box, opens the multi-arch tag's
 // index, changes the default hold on /settings (refused for a malformed or unresolvable DID; the profile
-// record checked in the PDS), pushes with skopeo and sees the push land on the new hold, takes a
+// record checked in the PDS), pushes with skopeo and sees the push land on the new hold, downloads and
+// then deletes the user's data on that hold (io.atcr.hold.exportUserData / deleteUserData), takes a
 // screenshot of every page at desktop and phone width, then logs out with the page's form (a POST with
 // the CSRF token). Screenshots go to OUT_DIR. TAP output.
 // Env: APPVIEW_URL (http://127.0.0.1:PORT: the loopback client redirects to 127.0.0.1), HANDLE, PASSWORD,
@@ -12,7 +13,7 @@
 // layouts from tests/images/make-images), OUT_DIR, PEERS_DIR (the node tree holding playwright-core),
 // CHROMIUM (/usr/bin/chromium).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,6 +177,8 @@ try {
 	resp = await save('did:web:localhost%3A1');
 	ok(resp.status() === 400 && (await page.textContent('.problem')).includes('does not resolve'),
 		`a hold that does not resolve is refused (HTTP ${resp.status()})`);
+	const rowAfter = (await holdRow(hold1).textContent()).replace(/\s+/g, ' ');
+	ok(/public/.test(rowAfter) && !/does not resolve/.test(rowAfter), `the page's problem stays out of the hold rows (${rowAfter.trim()})`);
 	const profileRecord = async () => {
 		const r = await fetch(`${pdsUrl}/xrpc/com.atproto.repo.getRecord?repo=${encodeURIComponent(did)}&collection=io.atcr.sailor.profile&rkey=self`);
 		return r.ok ? (await r.json()).value : null;
@@ -232,6 +235,28 @@ try {
 	await page.goto(settingsUrl);
 	await page.selectOption('#oci_client', 'docker');
 	await Promise.all([page.waitForNavigation(), page.click('#save-client')]);
+
+	// The user's data on the new hold: a JSON download, then deleted (only once the box is ticked).
+	await page.goto(settingsUrl);
+	await holdRow(hold2).locator('details.hold-data summary').click();
+	const [download] = await Promise.all([page.waitForEvent('download'), holdRow(hold2).locator('button.export-data').click()]);
+	let exported = {};
+	try {
+		exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
+	} catch (e) {
+		diag(`the download is not JSON: ${e}`);
+	}
+	ok(exported.userDid === did && exported.holdDid === hold2 && exported.isCaptain === false && exported.crewRecord?.role &&
+		exported.layerRecords?.length > 0 && Array.isArray(exported.statsRecords) && Array.isArray(exported.blueskyPosts),
+		`the export of the new hold is the user's (${exported.layerRecords?.length} layer records, ${exported.statsRecords?.length} stats, as ${download.suggestedFilename()})`);
+	await Promise.all([page.waitForNavigation(), holdRow(hold2).locator('button.delete-data').click()]);
+	ok(/Tick the box/.test((await page.textContent('.problem')) ?? ''), 'deleting it without ticking the box is refused');
+	await holdRow(hold2).locator('details.hold-data summary').click();
+	await holdRow(hold2).locator('input[name="confirm"]').check();
+	await Promise.all([page.waitForNavigation(), holdRow(hold2).locator('button.delete-data').click()]);
+	const deleted = (await page.textContent('.notice')) ?? '';
+	ok(/^Deleted from .*: [1-9]\d* layer records?, \d+ stats records? and your crew membership\.$/.test(deleted.trim()), `then deleted: ${deleted.trim()}`);
+	ok(/not a member/.test(await holdRow(hold2).textContent()), 'and the settings page shows no crew membership there now');
 
 	// Every page at desktop and phone width.
 	const pages = [['home', '/'], ['repository', `/r/${handle}/${repo}`], ['manifest', new URL(indexUrl).pathname],

@@ -191,6 +191,14 @@ code=$(curl -s -o "$tmp/set.html" -w '%{http_code}' -b "atcr_session=$cookie" -d
 t "saving settings without a CSRF token: 403 HTML (HTTP $code)" '[ "$code" = 403 ] && grep -qi "<html" "$tmp/set.html"'
 code=$(curl -s -o /dev/null -b "atcr_session=$cookie" -d default_hold= -d "csrf=AAAA${scsrf:4}" -w '%{http_code}' "$APPVIEW_URL/settings")
 t "saving settings with a wrong CSRF token: 403 (HTTP $code)" '[ "$code" = 403 ]'
+code=$(curl -s -o /dev/null -D "$tmp/hd.h" -w '%{http_code}' -d hold=did:web:x -d action=export "$APPVIEW_URL/settings/hold-data")
+t "a hold data form while logged out: 303 to /login (HTTP $code)" '[ "$code" = 303 ] && tr -d "\r" <"$tmp/hd.h" | grep -qx "Location: /login?next=/settings"'
+code=$(curl -s -o "$tmp/hd.html" -w '%{http_code}' -b "atcr_session=$cookie" -d "hold=$HOLD_DID" -d action=delete -d confirm=yes "$APPVIEW_URL/settings/hold-data")
+t "deleting one's data on a hold without a CSRF token: 403 HTML (HTTP $code)" '[ "$code" = 403 ] && grep -qi "<html" "$tmp/hd.html"'
+code=$(curl -s -o "$tmp/hd.html" -w '%{http_code}' -b "atcr_session=$cookie" -d "csrf=$scsrf" -d "hold=$HOLD_DID" -d action=shred "$APPVIEW_URL/settings/hold-data")
+t "an action other than export or delete: 400 (HTTP $code)" '[ "$code" = 400 ] && grep -q "export or delete" "$tmp/hd.html"'
+code=$(curl -s -o "$tmp/hd.html" -w '%{http_code}' -b "atcr_session=$cookie" -d "csrf=$scsrf" -d "hold=not a did" -d action=export "$APPVIEW_URL/settings/hold-data")
+t "a hold that is not a DID: 400 (HTTP $code)" '[ "$code" = 400 ]'
 code=$(curl -s -o /dev/null -D "$tmp/set.h" -b "atcr_session=$cookie" -w '%{http_code}' "$APPVIEW_URL/settings")
 t "settings for a session without an OAuth session (its PDS cannot be read): 303 to /login (HTTP $code)" \
 	'[ "$code" = 303 ] && tr -d "\r" <"$tmp/set.h" | grep -qx "Location: /login?next=/settings"'

@@ -1,4 +1,4 @@
-/* test_recstore.c - the DAG-CBOR record store: CIDs, validation, replace, paging, delete. */
+/* test_recstore.c - the DAG-CBOR record store: CIDs, validation, replace, paging, delete, pruning blocks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +97,20 @@ int main(void)
 	is_int(recstore_delete(db, "io.atcr.hold.layer", "k03"), 1, "delete");
 	is_int(recstore_delete(db, "io.atcr.hold.layer", "k03"), 0, "delete again: absent");
 	ok(recstore_get(db, "io.atcr.hold.layer", "k03", NULL) == NULL, "gone");
+
+	/* k07 shares k06's block (same bytes): deleting it must not take the block from k06. */
+	json_object *same = recstore_get(db, "io.atcr.hold.layer", "k06", NULL);
+	recstore_put(db, "io.atcr.hold.layer", "k07", same, NULL, &err);
+	is_int(recstore_delete(db, "io.atcr.hold.layer", "k07"), 1, "delete a record whose block another shares");
+	is_int(recstore_prune(db), 2, "prune drops the replaced captain's and the deleted k03's blocks");
+	got = recstore_get(db, "io.atcr.hold.layer", "k06", NULL);
+	ok(got && json_object_equal(got, same), "the shared block stays for k06");
+	json_object_put(got);
+	json_object_put(same);
+	got = recstore_get(db, "io.atcr.hold.captain", "self", NULL);
+	ok(got != NULL, "the captain's current version stays");
+	json_object_put(got);
+	is_int(recstore_prune(db), 0, "prune again: nothing left to drop");
 	db_close(db);
 	return tap_done();
 }
