@@ -75,7 +75,7 @@ put_tag() { # TAG: an io.atcr.tag record for app:TAG, written straight to the PD
 			'{repo:$did, collection:"io.atcr.tag", rkey:("app:" + $t),
 			  record:{"$type":"io.atcr.tag", repository:"app", tag:$t, manifest:$m, updatedAt:$now}}')"
 }
-on_page() { curl -s "http://$ATCR_REGISTRY/r/$ATCR_DEMO_HANDLE/app" | grep -qE ">$1[< ]"; }
+on_page() { curl -s "http://$ATCR_REGISTRY/r/$ATCR_DEMO_HANDLE/app" | has ">$1[< ]"; }
 t "the demo runs atcr-jetstream --follow" '[ -f "$ATCR_DEMO_RUN/jetstream.pid" ] && kill -0 "$(cat "$ATCR_DEMO_RUN/jetstream.pid")"'
 start=$(date +%s%3N)
 st=$(put_tag direct1)

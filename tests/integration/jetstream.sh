@@ -91,25 +91,25 @@ t "firehose mode connects to the PDS's subscribeRepos" 'grep -q "jetstream: conn
 st=$(put "$AJWT" "$DID" io.atcr.tag "app:fh1" "$(tag_record fh1)")
 took=$(wait_for 10 "$(tagrow fh1)" 1)
 t "a tag written straight to the PDS ($st) reaches the index (after ${took} ms)" '[ "$st" = 200 ] && [ "$took" != timeout ]'
-t "and the repository page" 'page | grep -q ">fh1<"'
+t "and the repository page" 'page | has ">fh1<"'
 desc="Indexed from the **firehose**"
 st=$(put "$AJWT" "$DID" io.atcr.repo.page app "$(jq -nc --arg d "$desc" --arg now "$(now)" '{"$type":"io.atcr.repo.page", repository:"app", description:$d, createdAt:$now, updatedAt:$now}')")
 took=$(wait_for 10 "SELECT description FROM repo_pages WHERE did = '$DID' AND repository = 'app'" "$desc")
 t "a repository page record ($st) reaches the index (${took} ms)" '[ "$took" != timeout ]'
-t "the README shows on the repository page" 'page | grep -q "Indexed from the <strong>firehose</strong>"'
-t "and search finds its words" 'curl -s "$APPVIEW_URL/search?q=firehose" | grep -q "href=\"/r/$HANDLE/app\""'
+t "the README shows on the repository page" 'page | has "Indexed from the <strong>firehose</strong>"'
+t "and search finds its words" 'curl -s "$APPVIEW_URL/search?q=firehose" | has "href=\"/r/$HANDLE/app\""'
 st=$(put "$BJWT" "$BOB_DID" io.atcr.sailor.star 3kstarbob0001 "$(jq -nc --arg s "at://$DID/io.atcr.repo.page/app" --arg now "$(now)" '{"$type":"io.atcr.sailor.star", subject:$s, createdAt:$now}')")
 took=$(wait_for 10 "SELECT count(*) FROM stars WHERE starrer_did = '$BOB_DID' AND owner_did = '$DID' AND repository = 'app'" 1)
-t "bob's star, written by another client ($st), is counted (${took} ms)" '[ "$took" != timeout ] && page | grep -q "★ 1 star<"'
+t "bob's star, written by another client ($st), is counted (${took} ms)" '[ "$took" != timeout ] && page | has "★ 1 star<"'
 st=$(put "$AJWT" "$DID" io.atcr.sailor.profile self "$(jq -nc --arg h "$HOLD_DID" --arg now "$(now)" '{"$type":"io.atcr.sailor.profile", defaultHold:$h, createdAt:$now}')")
 took=$(wait_for 10 "SELECT default_hold FROM profiles WHERE did = '$DID'" "$HOLD_DID")
 t "a profile record ($st) is indexed (${took} ms)" '[ "$took" != timeout ]'
 st=$(del "$AJWT" "$DID" io.atcr.tag "app:fh1")
 took=$(wait_for 10 "$(tagrow fh1)" 0)
-t "deleting the tag record ($st) removes the tag (${took} ms)" '[ "$took" != timeout ] && ! page | grep -q ">fh1<"'
+t "deleting the tag record ($st) removes the tag (${took} ms)" '[ "$took" != timeout ] && ! page | has ">fh1<"'
 st=$(del "$BJWT" "$BOB_DID" io.atcr.sailor.star 3kstarbob0001)
 took=$(wait_for 10 "SELECT count(*) FROM stars WHERE starrer_did = '$BOB_DID'" 0)
-t "unstarring elsewhere ($st) takes the star away (${took} ms)" '[ "$took" != timeout ] && page | grep -q "★ 0 stars<"'
+t "unstarring elsewhere ($st) takes the star away (${took} ms)" '[ "$took" != timeout ] && page | has "★ 0 stars<"'
 st=$(put "$AJWT" "$DID" app.bsky.feed.post 3kpostpostaaa "$(jq -nc --arg now "$(now)" '{"$type":"app.bsky.feed.post", text:"hello", createdAt:$now}')")
 sleep 1
 t "a record of another collection ($st) changes nothing we index" '[ "$st" = 200 ] && [ "$(q "SELECT count(*) FROM tags WHERE did = '"'"'$DID'"'"'")" = 1 ]'
@@ -174,7 +174,7 @@ if [ -x "$node" ]; then
 	t "Jetstream mode connects with wantedCollections=io.atcr.*" 'grep -q "jetstream: connected to $JURL?wantedCollections=io.atcr.\*" "$stack/appview.log"'
 	st=$(put "$AJWT" "$DID" io.atcr.tag "app:js1" "$(tag_record js1)")
 	took=$(wait_for 10 "$(tagrow js1)" 1)
-	t "a tag written to the PDS ($st) reaches the index through Jetstream (${took} ms)" '[ "$took" != timeout ] && page | grep -q ">js1<"'
+	t "a tag written to the PDS ($st) reaches the index through Jetstream (${took} ms)" '[ "$took" != timeout ] && page | has ">js1<"'
 	st=$(del "$AJWT" "$DID" io.atcr.tag "app:js1")
 	took=$(wait_for 10 "$(tagrow js1)" 0)
 	t "its delete too (${took} ms)" '[ "$took" != timeout ]'
@@ -250,7 +250,7 @@ rc=$?
 t "an unreachable PDS: exit 1 with the reason (exit $rc)" '[ "$rc" = 1 ] && grep -q "listRepos on http://127.0.0.1:1" "$tmp/backfill5.out"'
 
 # ---- deleted while no consumer ran: the next backfill takes the records out of the serving index
-t "before: the repository page shows cron2 and bob's star" 'page | grep -q ">cron2<" && page | grep -q "★ 1 star<"'
+t "before: the repository page shows cron2 and bob's star" 'page | has ">cron2<" && page | has "★ 1 star<"'
 st1=$(del "$AJWT" "$DID" io.atcr.tag "app:cron2")
 st2=$(del "$BJWT" "$BOB_DID" io.atcr.sailor.star 3kstarbob0002)
 "$JS" --config "$ATCR_CONFIG" backfill --pds "$PDS_URL" >"$tmp/backfill6.out" 2>&1
@@ -258,7 +258,7 @@ rc=$?
 t "a tag and a star deleted in the PDS ($st1, $st2) while no consumer ran: backfill (exit $rc) says it took 2 out" \
 	'[ "$rc" = 0 ] && grep -q "backfill: listRepos:$PDS_URL: page [0-9]*, 2 repositories, [0-9]* records, 2 removed (done)" "$tmp/backfill6.out"' ||
 	sed 's/^/# /' "$tmp/backfill6.out"
-t "the UI no longer shows them" '! page | grep -q ">cron2<" && page | grep -q "★ 0 stars<"'
+t "the UI no longer shows them" '! page | has ">cron2<" && page | has "★ 0 stars<"'
 dump "$db" >"$tmp/after.dump"
 grep -v -e "^tag|$DID|app|cron2|" -e "^star|$BOB_DID|" "$tmp/live.dump" >"$tmp/expected.dump"
 t "and nothing else changed" 'diff "$tmp/expected.dump" "$tmp/after.dump" >"$tmp/after.diff"' || sed 's/^/# /' "$tmp/after.diff"
@@ -267,7 +267,7 @@ st=$(put "$AJWT" "$DID" io.atcr.tag "app:cron2" "$(tag_record cron2)")
 "$JS" --config "$ATCR_CONFIG" backfill --did "$DID" >"$tmp/backfill7.out" 2>&1
 rc=$?
 t "the tag made again ($st) comes back with the next backfill (exit $rc), past the delete's tombstone" \
-	'[ "$rc" = 0 ] && grep -q "backfill: $DID: [0-9]* records, 0 removed" "$tmp/backfill7.out" && page | grep -q ">cron2<"'
+	'[ "$rc" = 0 ] && grep -q "backfill: $DID: [0-9]* records, 0 removed" "$tmp/backfill7.out" && page | has ">cron2<"'
 
 # ---- the consumer writing while the AppView serves 64 concurrent pulls
 TOKEN=$(curl -s "$APPVIEW_URL/auth/token?service=$REGISTRY&scope=repository:$HANDLE/app:pull" | jq -r .token)

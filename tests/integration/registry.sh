@@ -192,7 +192,7 @@ printf 'carol was here' >"$tmp/carol"
 CD=sha256:$(sha256sum "$tmp/carol" | cut -d' ' -f1)
 req carol -X POST -H "Authorization: Bearer $CTOK" --data-binary @"$tmp/carol" "$base/v2/carol.test/app/blobs/uploads/?digest=$CD"
 t "a new user's first push to an allowAllCrew hold: 201" '[ "$(st carol)" = 201 ]'
-t "and she is now crew of the hold" 'curl -s "$HOLD_URL/xrpc/com.atproto.repo.listRecords?repo=$(printf %s "$HOLD_DID" | sed "s/%/%25/g")&collection=io.atcr.hold.crew" | grep -qF "$CAROL_DID"'
+t "and she is now crew of the hold" 'curl -s "$HOLD_URL/xrpc/com.atproto.repo.listRecords?repo=$(printf %s "$HOLD_DID" | sed "s/%/%25/g")&collection=io.atcr.hold.crew" | has "$CAROL_DID"'
 
 # a private hold: bob's profile names it as his defaultHold; only bob (its owner) reads its blobs
 PH_PORT=$((HOLD_PORT + 1)) PH_FCGI=$((HOLD_FCGI_PORT + 1))
