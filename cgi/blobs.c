@@ -200,6 +200,15 @@ static void upload_forget(reg_req *q, const char *id)
 	}
 }
 
+/* A HOLD_QUOTA refusal: the session is gone (the hold kept nothing) and the client gets DENIED with
+ * the hold's own words (the part of err after "QuotaExceeded: "), which docker and skopeo show. */
+static void quota_refused(reg_req *q, const upload *u, const char *err)
+{
+	const char *m = err ? strstr(err, "QuotaExceeded: ") : NULL;
+	upload_forget(q, u->id);
+	registry_fail(q, OCI_DENIED, m ? m + strlen("QuotaExceeded: ") : "storage quota exceeded", NULL);
+}
+
 /* Open a session on the caller's push hold and record it, hashing with alg. 0 ok; -1 after answering. */
 static int upload_create(reg_req *q, upload *u, digest_alg alg)
 {
@@ -349,6 +358,10 @@ static int upload_stream(reg_req *q, upload *u)
 			u->digest = before;
 			log_warn("upload %s part %d to %s: %s", u->id, number, u->hold_did,
 				 b->failed ? "the client's body ended early" : err);
+			if (!b->failed && code == HOLD_QUOTA) {
+				quota_refused(q, u, err);
+				goto out;
+			}
 			registry_fail(q, b->failed ? OCI_BLOB_UPLOAD_INVALID : REG_INTERNAL,
 				      b->failed ? "the request body ended early" : "the hold did not take the bytes", NULL);
 			goto out;
@@ -433,6 +446,10 @@ static int upload_finish(reg_req *q, upload *u, const char *digest)
 	int code = hold_complete_upload(&h, u->hold_upload_id, digest, u->parts, &err);
 	if (code != HOLD_OK) {
 		log_warn("upload %s: completeUpload on %s: %s", u->id, u->hold_did, err);
+		if (code == HOLD_QUOTA) {
+			quota_refused(q, u, err);
+			goto out;
+		}
 		if (code == HOLD_BAD_DIGEST || code == HOLD_NOT_FOUND)
 			upload_forget(q, u->id);
 		registry_fail(q, code == HOLD_BAD_DIGEST ? OCI_DIGEST_INVALID : REG_INTERNAL,

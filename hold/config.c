@@ -30,6 +30,19 @@ const cfg_option hold_options[] = {
 	 "Filesystem driver: root directory. The web server's X-Sendfile docroot must include it."},
 	{"storage.max_part_size", CFG_INT, "5368709120", "Largest accepted upload part, in bytes."},
 	{"storage.upload_expiry", CFG_INT, "86400", "Seconds after which an abandoned upload is removed."},
+	{"quota.tiers_file", CFG_STRING, "",
+	 "Storage quotas: a YAML file of tiers; empty = no quotas (everyone unlimited). Format:\n"
+	 "  tiers:                  # in rank order: updateCrewTier's tierRank 0 is the first\n"
+	 "    - name: deckhand      # 1-32 letters, digits, '-', '_', '.'\n"
+	 "      limit: 5GB          # bytes, or with KB/MB/GB/TB/PB (powers of 1024: 5GB = 5 GiB), or unlimited\n"
+	 "    - name: bosun\n"
+	 "      limit: 50GB\n"
+	 "    - name: quartermaster\n"
+	 "      limit: unlimited\n"
+	 "  defaults:\n"
+	 "    new_crew_tier: deckhand   # for crew whose record names no tier, or one not in this file\n"
+	 "A member's tier is the crew record's `tier` (atcr-hold crew tier DID NAME, or updateCrewTier).\n"
+	 "The captain is never limited. Read at start-up: restart the hold after editing it."},
 	{"identity.plc_url", CFG_STRING, "https://plc.directory", "PLC directory for did:plc documents."},
 	{"identity.handle_resolver_url", CFG_STRING, "",
 	 "Optional service answering com.atproto.identity.resolveHandle (e.g. a PDS on a local network),\n"

@@ -21,6 +21,25 @@ static const struct db_migration hold_migrations[] = {
 	 ");\n"
 	 "CREATE INDEX layers_manifest ON layers(manifest);\n"
 	 "CREATE INDEX layers_user ON layers(user_did, digest);\n"},
+	{4, "quota accounting",
+	 /* quota.c: a blob's size before it is assembled, and blobs no manifest names yet. */
+	 "CREATE TABLE upload_parts (\n"
+	 "  upload_id TEXT NOT NULL,\n"
+	 "  number INTEGER NOT NULL,\n"
+	 "  etag TEXT NOT NULL,\n"
+	 "  size INTEGER NOT NULL,\n"
+	 "  at INTEGER NOT NULL,       -- unix seconds\n"
+	 "  PRIMARY KEY (upload_id, number, etag)\n"
+	 ");\n"
+	 "CREATE INDEX upload_parts_at ON upload_parts(at);\n"
+	 "CREATE TABLE pending_blobs (\n"
+	 "  user_did TEXT NOT NULL,\n"
+	 "  digest TEXT NOT NULL,\n"
+	 "  size INTEGER NOT NULL,\n"
+	 "  at INTEGER NOT NULL,       -- unix seconds of the completion\n"
+	 "  PRIMARY KEY (user_did, digest)\n"
+	 ");\n"
+	 "CREATE INDEX pending_blobs_at ON pending_blobs(at);\n"},
 };
 
 sqlite3 *hold_db_open(const char *path, char **err)

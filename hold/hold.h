@@ -1,5 +1,5 @@
 /* hold.h - atcr-hold: the storage service. Its shared context and the handlers the route table in
- * xrpc.c names, one file per surface (did.c, records.c, upload.c, blob.c, manifest.c, crew.c). */
+ * xrpc.c names, one file per surface (did.c, records.c, upload.c, blob.c, manifest.c, crew.c, quota.c). */
 #ifndef ATCR_HOLD_H
 #define ATCR_HOLD_H
 #include <sqlite3.h>
@@ -11,6 +11,7 @@
 #include "holdclient.h"
 #include "jsonget.h"
 #include "identity.h"
+#include "tiers.h"
 
 /* Read-only after start-up; every request sees it as r->app. */
 typedef struct {
@@ -25,6 +26,7 @@ typedef struct {
 	blobstore *blobs;
 	const char *db_path;
 	identity_ctx ident;   /* template: .db is set per thread by hold_identity() */
+	hold_tiers *tiers;    /* quota.tiers_file; NULL = no quotas */
 } hold_ctx;
 
 extern const cfg_option hold_options[];
@@ -99,6 +101,7 @@ int manifest_notify(fcgi_req *r);
 int manifest_layers(fcgi_req *r);     /* getLayersForManifest */
 int manifest_quota(fcgi_req *r);      /* getQuota */
 int crew_request(fcgi_req *r);        /* requestCrew */
+int crew_update_tier(fcgi_req *r);    /* updateCrewTier */
 int userdata_export(fcgi_req *r);     /* exportUserData */
 int userdata_delete(fcgi_req *r);     /* deleteUserData */
 
@@ -123,6 +126,43 @@ int cli_crew(hold_ctx *h, int argc, char **argv);
 struct json_object *crew_get(sqlite3 *db, const char *member);
 /* Delete member's crew record: 1 deleted, 0 absent, -1 on a database error. */
 int crew_remove(sqlite3 *db, const char *member);
+/* Set member's crew record's tier (the rest of the record kept): 1 set, 0 member is not crew, -1 with *err. */
+int crew_set_tier(const hold_ctx *h, const char *member, const char *tier, char **err);
+
+/* ---- quota.c: storage quotas by tier (the tiers file: tiers.h). Usage is what getQuota counts plus the
+ * blobs a user completed that no manifest names yet ("pending", for storage.upload_expiry seconds). */
+/* 1 when user's uploads are measured: a tiers file is configured and user is not the captain. */
+int quota_on(const hold_ctx *h, const char *user);
+/* The tier user is in: NULL when quotas do not apply (quota_on); else the crew record's tier, or the
+ * default one (a name the file does not know is logged). */
+const hold_tier *quota_tier(const hold_ctx *h, sqlite3 *db, const char *user);
+/* getQuota's numbers: user's unique blob digests in layer records and their bytes. 0, or -1 with *err. */
+int quota_usage(sqlite3 *db, const char *user, long long *blobs, long long *bytes, char **err);
+/* uploadPart: how many bytes part number may bring before the upload alone is larger than the whole
+ * tier (it could never fit then); LLONG_MAX without a limit, negative when already too large. */
+long long quota_part_budget(sqlite3 *db, const hold_tier *tier, const char *upload_id, int number);
+/* uploadPart: remember the part's size for completeUpload's check. 0, or -1 with *err. */
+int quota_note_part(sqlite3 *db, const char *upload_id, int number, const char *etag, long long size, long long now,
+		    char **err);
+enum { QUOTA_FREE = 0, QUOTA_RESERVED = 1, QUOTA_OVER = 2 };
+/* completeUpload, before the blob is assembled: may user's tier take the upload's bytes as digest?
+ * QUOTA_FREE (no limit, or the blob already counts for user), QUOTA_RESERVED (it fits and counts as
+ * pending from now: quota_release it if the completion fails), QUOTA_OVER (*message for the caller,
+ * caller frees), or -1 with *err. Pending blobs older than pending_since no longer count. */
+int quota_reserve(sqlite3 *db, const hold_tier *tier, const char *user, const char *upload_id, const char *digest,
+		  const bs_part *parts, size_t nparts, long long now, long long pending_since, char **message, char **err);
+/* Undo a reservation whose blob was not kept. */
+void quota_release(sqlite3 *db, const char *user, const char *digest);
+/* The upload is gone (completed or discarded): forget its part sizes. */
+void quota_forget_upload(sqlite3 *db, const char *upload_id);
+/* notifyManifest (push), inside its transaction: the manifest's layers count through their layer
+ * records now, and its config no longer counts. 0, or -1 with *err. */
+int quota_settle(sqlite3 *db, const char *user, struct json_object *manifest, char **err);
+/* Forget part sizes and pending blobs recorded before cutoff (seconds); how many, or -1 with *err. */
+int quota_expire(sqlite3 *db, long long cutoff, char **err);
+/* "storage quota exceeded: 3.0 MiB tier deckhand, 1.0 MiB used, this blob 2.5 MiB" (used < 0: "this
+ * blob over <blob>", for an upload cut short). Caller frees. */
+char *quota_exceeded_message(const hold_tier *tier, long long used, long long blob);
 
 /* ---- manifest.c: layer records */
 /* Delete a layer record and its row in the layer index: 1 deleted, 0 absent, -1 with *err. */

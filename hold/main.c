@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -90,6 +91,12 @@ int hold_init(hold_ctx *h, const config *cfg, char **err)
 	h->multikey = multikey_encode(h->key);
 	if (strcmp(config_str(cfg, "storage.driver"), "filesystem") != 0)
 		return buf_error(err, "storage.driver: only \"filesystem\" is available: %s", config_str(cfg, "storage.driver"));
+	const char *tiers_file = config_str(cfg, "quota.tiers_file");
+	if (*tiers_file && !(h->tiers = tiers_load(tiers_file, &e))) {
+		buf_error(err, "quota.tiers_file: %s", e ? e : "?");
+		free(e);
+		return -1;
+	}
 	h->blobs = blobstore_fs_open(config_str(cfg, "storage.root"), config_int(cfg, "storage.max_part_size"), &e);
 	if (!h->blobs) {
 		buf_error(err, "storage: %s", e ? e : "?");
@@ -118,12 +125,13 @@ void hold_release(hold_ctx *h)
 	free(h->owner);
 	free(h->multikey);
 	crypto_key_free(h->key);
+	tiers_free(h->tiers);
 	if (h->blobs)
 		bs_close(h->blobs);
 	memset(h, 0, sizeof *h);
 }
 
-/* Background jobs: expire abandoned uploads. */
+/* Background jobs: expire abandoned uploads, and the quota's records of them. */
 static void *jobs(void *arg)
 {
 	hold_ctx *h = arg;
@@ -132,6 +140,11 @@ static void *jobs(void *arg)
 		int n = bs_expire_uploads(h->blobs, expiry);
 		if (n > 0)
 			log_info("expired %d abandoned uploads", n);
+		char *err = NULL;
+		sqlite3 *db = hold_db(h);
+		if (db && quota_expire(db, (long long)time(NULL) - expiry, &err) < 0)
+			log_warn("expiring quota records: %s", err ? err : "?");
+		free(err);
 		sleep(300);
 	}
 	return NULL;
@@ -168,6 +181,17 @@ static int status(hold_ctx *h)
 	printf("storage: %s %s\n", h->blobs->drv->name, config_str(h->cfg, "storage.root"));
 	printf("crew: %lld\n", recstore_count(db, "io.atcr.hold.crew"));
 	printf("layers: %lld\n", recstore_count(db, "io.atcr.hold.layer"));
+	if (!h->tiers) {
+		printf("quota: none (quota.tiers_file is empty)\n");
+		return 0;
+	}
+	for (size_t i = 0; i < h->tiers->count; i++) {
+		char limit[32] = "unlimited";
+		if (h->tiers->tier[i].limit != TIER_UNLIMITED)
+			tiers_format_size(h->tiers->tier[i].limit, limit);
+		printf("tier %zu: %s %s%s\n", i, h->tiers->tier[i].name, limit,
+		       i == h->tiers->default_rank ? " (new crew)" : "");
+	}
 	return 0;
 }
 
@@ -193,6 +217,7 @@ static void usage(FILE *out)
 		     "  config init [FILE]  write a commented configuration with every default\n"
 		     "  status              print the hold's DID, key, owner and policy\n"
 		     "  crew add DID [--role R] [--perm P]... | crew rm DID | crew ls\n"
+		     "  crew tier DID NAME  put a crew member in a tier of quota.tiers_file\n"
 		     "\n"
 		     "options:\n"
 		     "  --config FILE       YAML configuration (default: $HOLD_CONFIG); HOLD_* variables override\n"
@@ -244,6 +269,7 @@ int main(int argc, char **argv)
 	if (hold_init(&h, cfg, &err) != 0) {
 		fprintf(stderr, "atcr-hold: %s\n", err ? err : "cannot start");
 		log_error("start-up: %s", err ? err : "failed");
+		hold_release(&h); /* what start-up had made before it stopped */
 		goto out;
 	}
 	if (strcmp(cmd, "serve") == 0)

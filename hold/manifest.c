@@ -1,5 +1,6 @@
 /* manifest.c - io.atcr.hold.notifyManifest (layer and stats records on push and pull),
- * getLayersForManifest and getQuota (unique blob bytes per user, from the layer records). */
+ * getLayersForManifest and getQuota (unique blob bytes per user, from the layer records; the tier and
+ * its limit from quota.c). */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,11 +184,16 @@ int manifest_notify(fcgi_req *r)
 	}
 	if (push)
 		created = create_layers(h, db, layers, user, uri, &err);
+	/* Its blobs were held as pending by the quota until now (see quota.c). The layers are recorded
+	 * even when they take the user over their limit: blobs pushed by others cost the hold nothing
+	 * new, and the user's next upload is refused. */
+	if (created >= 0 && push && quota_settle(db, user, manifest, &err) != 0)
+		created = -2;
 	if (created < 0 || bump_stats(h, db, user, repo, push, &err) != 0) {
 		char *ignored = NULL;
 		db_exec(db, "ROLLBACK", &ignored);
 		free(ignored);
-		hold_xrpc_error(r, created < 0 ? 400 : 500, created < 0 ? "InvalidRequest" : "InternalServerError", err);
+		hold_xrpc_error(r, created == -1 ? 400 : 500, created == -1 ? "InvalidRequest" : "InternalServerError", err);
 		goto out;
 	}
 	if (db_exec(db, "COMMIT", &err) != 0) {
@@ -246,35 +252,35 @@ out:
 int manifest_quota(fcgi_req *r)
 {
 	const hold_ctx *h = r->app;
-	char *user = fcgi_query_get(r, "userDid"), *caller = NULL;
+	char *user = fcgi_query_get(r, "userDid"), *caller = NULL, *err = NULL;
 	sqlite3 *db = hold_db(h);
+	long long blobs = 0, total = 0;
 	if (!user || !syntax_did_ok(user)) {
 		hold_xrpc_error(r, 400, "InvalidUserDid", "userDid must be a DID");
 		goto out;
 	}
 	if (hold_authorize(r, "io.atcr.hold.getQuota", HOLD_READ_BLOBS, 0, &caller) != 0)
 		goto out;
-	/* A blob counts once per user however many manifests use it. */
-	sqlite3_stmt *st = db ? db_prepare(db, "SELECT count(*), coalesce(sum(size), 0) FROM "
-					       "(SELECT digest, max(size) AS size FROM layers WHERE user_did = ? GROUP BY digest)")
-			      : NULL;
-	long long blobs = 0, total = 0;
-	if (st) {
-		sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			blobs = sqlite3_column_int64(st, 0);
-			total = sqlite3_column_int64(st, 1);
-		}
-		sqlite3_reset(st);
+	if (!db || quota_usage(db, user, &blobs, &total, &err) != 0) {
+		log_error("getQuota for %s: %s", user, err ? err : "database unavailable");
+		hold_xrpc_error(r, 500, "InternalServerError", "the usage could not be read");
+		goto out;
 	}
+	/* The captain, and everyone on a hold without a tiers file, has no tier and no limit. */
+	const hold_tier *tier = quota_tier(h, db, user);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "userDid", json_object_new_string(user));
 	json_object_object_add(o, "uniqueBlobs", json_object_new_int64(blobs));
 	json_object_object_add(o, "totalSize", json_object_new_int64(total));
+	if (tier && tier->limit != TIER_UNLIMITED)
+		json_object_object_add(o, "limit", json_object_new_int64(tier->limit));
+	if (tier)
+		json_object_object_add(o, "tier", json_object_new_string(tier->name));
 	fcgi_send_json(r, 200, o);
 	json_object_put(o);
 out:
 	free(user);
 	free(caller);
+	free(err);
 	return 0;
 }

@@ -1,9 +1,12 @@
 /* upload.c - multipart blob uploads: io.atcr.hold.initiateUpload, getPartUploadUrl, uploadPart,
- * completeUpload, abortUpload. All need blob:write. */
+ * completeUpload, abortUpload. All need blob:write. With a tiers file, uploadPart measures parts and
+ * completeUpload refuses a blob the uploader's tier has no room for (QuotaExceeded; quota.c). */
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hold.h"
 #include "log.h"
@@ -108,9 +111,42 @@ out:
 	return 0;
 }
 
-static ssize_t read_request(void *ctx, void *dst, size_t n)
+/* A part's body, counted, and cut off (a read error for the store) past budget bytes. */
+typedef struct {
+	fcgi_req *r;
+	long long budget, total;
+	int over;
+} part_body;
+
+static ssize_t read_part(void *ctx, void *dst, size_t n)
 {
-	return fcgi_read(ctx, dst, n);
+	part_body *b = ctx;
+	ssize_t got = fcgi_read(b->r, dst, n);
+	if (got > 0 && got > b->budget - b->total) {
+		b->over = 1;
+		return -1;
+	}
+	if (got > 0)
+		b->total += got;
+	return got;
+}
+
+/* The XRPC error of a blob the uploader's tier has no room for. QuotaExceeded is a 400: a 401/403 tells
+ * an AppView to (re)join the crew and try again, which cannot help here. */
+static int quota_error(fcgi_req *r, const char *message)
+{
+	return hold_xrpc_error(r, 400, "QuotaExceeded", message);
+}
+
+/* Refuse the upload for the quota, and keep nothing of it. */
+static void quota_refuse(fcgi_req *r, sqlite3 *db, const char *id, const char *caller, const char *message)
+{
+	const hold_ctx *h = r->app;
+	log_info("upload %s by %s refused: %s", id, caller, message);
+	bs_abort(h->blobs, id);
+	if (db)
+		quota_forget_upload(db, id);
+	quota_error(r, message);
 }
 
 int upload_part(fcgi_req *r)
@@ -127,12 +163,26 @@ int upload_part(fcgi_req *r)
 	} else if (!n) {
 		hold_xrpc_error(r, 400, "InvalidPartNumber", "X-Part-Number must be 1..10000");
 	} else {
-		bs_status st = bs_put_part(h->blobs, id, n, read_request, r, etag);
-		if (st != BS_OK) {
+		sqlite3 *db = hold_db(h);
+		const hold_tier *tier = quota_tier(h, db, caller);
+		part_body body = {.r = r, .budget = tier && db ? quota_part_budget(db, tier, id, n) : LLONG_MAX};
+		bs_status st = body.budget < 0 ? BS_IO : bs_put_part(h->blobs, id, n, read_part, &body, etag);
+		char *err = NULL;
+		if (body.over || body.budget < 0) {
+			/* Larger than the whole tier: it could never fit, so stop writing it now. */
+			char *msg = quota_exceeded_message(tier, -1, tier->limit);
+			quota_refuse(r, db, id, caller, msg);
+			free(msg);
+		} else if (st != BS_OK) {
 			send_bs_error(r, st, "UploadFailed");
+		} else if (quota_on(h, caller) && (!db || quota_note_part(db, id, n, etag, body.total, (long long)time(NULL),
+									     &err) != 0)) {
+			log_error("upload %s part %d: %s", id, n, err ? err : "database unavailable");
+			hold_xrpc_error(r, 500, "UploadFailed", "the part's size could not be recorded");
 		} else {
 			hold_reply(r, "etag", etag, NULL);
 		}
+		free(err);
 	}
 	free(caller);
 	return 0;
@@ -141,7 +191,7 @@ int upload_part(fcgi_req *r)
 int upload_complete(fcgi_req *r)
 {
 	const hold_ctx *h = r->app;
-	char *caller = NULL;
+	char *caller = NULL, *message = NULL, *err = NULL;
 	bs_part *parts = NULL;
 	json_object *in = writer_input(r, "io.atcr.hold.completeUpload", COMPLETE_BODY, &caller), *arr;
 	if (!in)
@@ -172,16 +222,40 @@ int upload_complete(fcgi_req *r)
 					  ? (int)json_object_get_int64(num) : 0;
 		parts[i].etag = jsonget_str(p, "etag");
 	}
+	sqlite3 *db = hold_db(h);
+	const hold_tier *tier = quota_tier(h, db, caller);
+	int quota = QUOTA_FREE;
+	if (tier && blobstore_digest_ok(digest)) {
+		long long now = (long long)time(NULL), expiry = config_int(h->cfg, "storage.upload_expiry");
+		quota = db ? quota_reserve(db, tier, caller, id, digest, parts, np, now, now - expiry, &message, &err) : -1;
+		if (quota == QUOTA_OVER) {
+			quota_refuse(r, db, id, caller, message);
+			goto out;
+		}
+		if (quota < 0) {
+			log_error("upload %s by %s: quota: %s", id, caller, err ? err : "database unavailable");
+			hold_xrpc_error(r, 500, "CompletionFailed", "the storage quota could not be checked");
+			goto out;
+		}
+	}
 	long long size = 0;
 	bs_status st = bs_complete(h->blobs, id, digest, parts, np, &size);
 	if (st != BS_OK) {
+		if (quota == QUOTA_RESERVED)
+			quota_release(db, caller, digest);
+		if (st == BS_INVALID_DIGEST && db)
+			quota_forget_upload(db, id); /* the store discarded the upload */
 		log_info("upload %s by %s not completed: %s", id, caller, blobstore_error_name(st));
 		send_bs_error(r, st, "CompletionFailed");
 		goto out;
 	}
+	if (db && h->tiers)
+		quota_forget_upload(db, id);
 	log_info("upload %s completed by %s: %s (%lld bytes, %zu parts)", id, caller, digest, size, np);
 	hold_reply(r, "status", "completed", "digest", digest, NULL);
 out:
+	free(message);
+	free(err);
 	free(parts);
 	json_object_put(in);
 	free(caller);
@@ -201,6 +275,9 @@ int upload_abort(fcgi_req *r)
 		send_bs_error(r, st, "AbortFailed");
 		goto out;
 	}
+	sqlite3 *db = h->tiers ? hold_db(h) : NULL;
+	if (db)
+		quota_forget_upload(db, id);
 	hold_reply(r, "status", "aborted", NULL);
 out:
 	json_object_put(in);

@@ -28,6 +28,7 @@ const fcgi_route hold_routes[] = {
 	{FCGI_GET, "/xrpc/io.atcr.hold.getLayersForManifest", manifest_layers},
 	{FCGI_GET, "/xrpc/io.atcr.hold.getQuota", manifest_quota},
 	{FCGI_POST, "/xrpc/io.atcr.hold.requestCrew", crew_request},
+	{FCGI_POST, "/xrpc/io.atcr.hold.updateCrewTier", crew_update_tier},
 	{FCGI_GET, "/xrpc/io.atcr.hold.exportUserData", userdata_export},
 	{FCGI_POST, "/xrpc/io.atcr.hold.deleteUserData", userdata_delete},
 	{FCGI_ANY, "/xrpc/*", xrpc_unknown},

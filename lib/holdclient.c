@@ -16,6 +16,8 @@ static int failure(long status, const char *error, const char *message, const ch
 {
 	buf_error(err, "%s: %s%s%s", what, error ? error : status ? "HTTP error" : "no answer",
 		  message ? ": " : "", message ? message : "");
+	if (error && strcmp(error, "QuotaExceeded") == 0)
+		return HOLD_QUOTA;
 	if (status == 401 || status == 403)
 		return HOLD_REFUSED;
 	if (error && (strcmp(error, "InvalidDigest") == 0 || strcmp(error, "DigestMismatch") == 0))

@@ -25,6 +25,8 @@ enum {
 	HOLD_REFUSED = -2,     /* 401/403: the user may not do this on the hold */
 	HOLD_BAD_DIGEST = -3,  /* completeUpload: the bytes do not match the digest */
 	HOLD_NOT_FOUND = -4,   /* unknown upload id, or a missing part */
+	HOLD_QUOTA = -5,       /* QuotaExceeded: the blob would take the user past their storage quota
+				* (*err ends with the hold's message); the hold kept nothing */
 };
 
 /* io.atcr.hold.initiateUpload; digest may be a placeholder hint (the real one is checked at
