@@ -2,6 +2,7 @@
  * (X-Sendfile, with Range and HEAD handled there): they never pass through this process. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cid.h"
 #include "encoding.h"
@@ -45,8 +46,11 @@ int blob_get(fcgi_req *r)
 	}
 	if (hold_authorize(r, "com.atproto.sync.getBlob", HOLD_READ_BLOBS, 0, &caller) != 0)
 		goto out;
-	long long size;
-	if (bs_stat(h->blobs, digest, &size) != BS_OK) {
+	long long size, grace = h->cfg ? config_int(h->cfg, "gc.grace_seconds") : 0;
+	/* Asked for: in use, whatever names it (a push about to reuse it, say), so garbage collection waits
+	 * a grace period again; NOT_FOUND when a collection removed it since the stat. */
+	if (bs_stat(h->blobs, digest, &size) != BS_OK ||
+	    gc_blob_asked(h->blobs, digest, grace, (long long)time(NULL)) == BS_NOT_FOUND) {
 		hold_xrpc_error(r, 404, "BlobNotFound", "no blob with that digest on this hold");
 		goto out;
 	}

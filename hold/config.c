@@ -43,6 +43,10 @@ const cfg_option hold_options[] = {
 	 "    new_crew_tier: deckhand   # for crew whose record names no tier, or one not in this file\n"
 	 "A member's tier is the crew record's `tier` (atcr-hold crew tier DID NAME, or updateCrewTier).\n"
 	 "The captain is never limited. Read at start-up: restart the hold after editing it."},
+	{"gc.grace_seconds", CFG_INT, "86400",
+	 "Garbage collection (atcr-hold gc, daily from cron) keeps a blob nothing names when it was stored\n"
+	 "or asked for (getBlob) less than this many seconds ago: a push in progress has uploaded blobs\n"
+	 "whose manifest is not written yet."},
 	{"identity.plc_url", CFG_STRING, "https://plc.directory", "PLC directory for did:plc documents."},
 	{"identity.handle_resolver_url", CFG_STRING, "",
 	 "Optional service answering com.atproto.identity.resolveHandle (e.g. a PDS on a local network),\n"

@@ -40,6 +40,18 @@ static const struct db_migration hold_migrations[] = {
 	 "  PRIMARY KEY (user_did, digest)\n"
 	 ");\n"
 	 "CREATE INDEX pending_blobs_at ON pending_blobs(at);\n"},
+	{5, "garbage collection",
+	 /* gc.c: what notifyManifest says of a manifest beyond its layers: its config blob (no layer
+	  * record names it) and its last push (a push during a collection keeps the manifest). */
+	 "CREATE TABLE manifests (\n"
+	 "  manifest TEXT PRIMARY KEY,     -- at-uri, as the layer records name it\n"
+	 "  user_did TEXT NOT NULL,\n"
+	 "  config TEXT,                   -- its config blob's digest; NULL for an index\n"
+	 "  notified_at INTEGER NOT NULL   -- unix seconds of the last push (0: learned by gc from the PDS)\n"
+	 ");\n"
+	 "CREATE INDEX manifests_config ON manifests(config);\n"
+	 "CREATE INDEX manifests_user ON manifests(user_did);\n"
+	 "CREATE INDEX layers_digest ON layers(digest);\n"},
 };
 
 sqlite3 *hold_db_open(const char *path, char **err)

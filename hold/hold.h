@@ -1,8 +1,10 @@
 /* hold.h - atcr-hold: the storage service. Its shared context and the handlers the route table in
- * xrpc.c names, one file per surface (did.c, records.c, upload.c, blob.c, manifest.c, crew.c, quota.c). */
+ * xrpc.c names, one file per surface (did.c, records.c, upload.c, blob.c, manifest.c, crew.c, quota.c),
+ * and garbage collection (gc.c). */
 #ifndef ATCR_HOLD_H
 #define ATCR_HOLD_H
 #include <sqlite3.h>
+#include <stdio.h>
 
 #include "blobstore.h"
 #include "config.h"
@@ -167,6 +169,46 @@ char *quota_exceeded_message(const hold_tier *tier, long long used, long long bl
 /* ---- manifest.c: layer records */
 /* Delete a layer record and its row in the layer index: 1 deleted, 0 absent, -1 with *err. */
 int manifest_layer_delete(sqlite3 *db, const char *rkey, char **err);
+
+/* ---- gc.c: garbage collection (atcr-hold gc). Layer records whose manifest left its owner's PDS go,
+ * then blobs nothing names any more once they are older than gc.grace_seconds, then record blocks no
+ * record points at. Besides the layer records, the `manifests` table (migration 5) remembers each
+ * manifest's config blob (no layer record names it) and when it was last pushed. */
+typedef struct {
+	int dry_run;          /* report what would go, change nothing */
+	long long grace;      /* gc.grace_seconds: blobs marked (stored or asked for) more recently stay */
+	FILE *out;            /* the report, one line per thing removed or kept for a reason; NULL = none */
+} gc_options;
+typedef struct {
+	long long manifests, present, gone, undecided; /* manifests checked with their owners' PDSes */
+	long long layer_records;                       /* removed (dry run: that would be) */
+	long long blobs, bytes;                        /* removed, and the bytes freed (dry run: would be) */
+	long long blobs_referenced, blobs_young, blobs_pending; /* kept */
+	long long blocks;                              /* record blocks pruned (dry run: would be) */
+	int blobs_skipped;    /* the blob sweep did not run: an undecided manifest's config blob is unknown */
+} gc_report;
+/* One collection with the hold's database and storage. A manifest counts as gone only when its
+ * owner's PDS answers RecordNotFound (and, for the hold's own digest-keyed at-uris, lists no
+ * manifest record with that digest); an owner whose DID does not resolve or whose PDS does not answer
+ * keeps everything. 0 with *rep, or -1 with *err (what was done before the error stays done). */
+int gc_run(const hold_ctx *h, const gc_options *o, gc_report *rep, char **err);
+/* notifyManifest (push), inside its transaction: remember the manifest's config blob digest (may be
+ * NULL) and that it was pushed at now. 0, or -1 with *err. */
+int gc_note_manifest(sqlite3 *db, const char *uri, const char *user, const char *config_digest, long long now,
+		      char **err);
+/* deleteUserData, inside its transaction: forget user's manifests. How many, or -1 with *err. */
+int gc_forget_user(sqlite3 *db, const char *user, char **err);
+/* getBlob: the blob was asked for at now, so its grace period starts again (at most hourly, and at
+ * half the grace period when that is shorter). BS_NOT_FOUND when a collection removed it meanwhile. */
+bs_status gc_blob_asked(blobstore *bs, const char *digest, long long grace, long long now);
+/* The transactional end of the sweep: within BEGIN IMMEDIATE, check again that nothing names digest
+ * and remove it if its mark is at or before cutoff. *removed and *size as bs_remove. 0, or -1 with *err. */
+int gc_collect_blob(sqlite3 *db, blobstore *bs, const char *digest, long long cutoff, int *removed, long long *size,
+		    char **err);
+/* Split a layer record's manifest at-uri "at://<did>/io.atcr.manifest/<rkey>": *did and *rkey, and
+ * *digest when the rkey is a digest's hex (the hold's convention: 64 hex = sha256, 128 = sha512; else
+ * NULL). Caller frees all three. 0, or -1 when uri names no io.atcr.manifest record. */
+int gc_manifest_ref(const char *uri, char **did, char **rkey, char **digest);
 
 /* ---- userdata.c: what the hold keeps about one user (io.atcr.hold.exportUserData / deleteUserData) */
 /* The export's body (exportUserData's output; exportedAt = now) for user on hold hold_did whose captain

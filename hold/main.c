@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "db.h"
 #include "hold.h"
+#include "http.h"
 #include "log.h"
 #include "multikey.h"
 #include "recstore.h"
@@ -195,6 +196,28 @@ static int status(hold_ctx *h)
 	return 0;
 }
 
+/* atcr-hold gc [--dry-run]: one collection, reported on stdout. */
+static int cli_gc(hold_ctx *h, int argc, char **argv)
+{
+	gc_options o = {.grace = config_int(h->cfg, "gc.grace_seconds"), .out = stdout};
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--dry-run") != 0) {
+			fprintf(stderr, "atcr-hold gc: unknown argument: %s (only --dry-run)\n", argv[i]);
+			return 2;
+		}
+		o.dry_run = 1;
+	}
+	gc_report rep;
+	char *err = NULL;
+	int rc = gc_run(h, &o, &rep, &err);
+	http_thread_cleanup(); /* the main thread's connections to owners' PDSes */
+	fflush(stdout);
+	if (rc != 0)
+		fprintf(stderr, "atcr-hold gc: %s\n", err ? err : "failed");
+	free(err);
+	return rc == 0 ? 0 : 1;
+}
+
 static int config_init(const char *path)
 {
 	char *err = NULL;
@@ -218,6 +241,8 @@ static void usage(FILE *out)
 		     "  status              print the hold's DID, key, owner and policy\n"
 		     "  crew add DID [--role R] [--perm P]... | crew rm DID | crew ls\n"
 		     "  crew tier DID NAME  put a crew member in a tier of quota.tiers_file\n"
+		     "  gc [--dry-run]      remove layer records of manifests gone from their PDS, then blobs\n"
+		     "                      nothing names (older than gc.grace_seconds); --dry-run only reports\n"
 		     "\n"
 		     "options:\n"
 		     "  --config FILE       YAML configuration (default: $HOLD_CONFIG); HOLD_* variables override\n"
@@ -247,7 +272,7 @@ int main(int argc, char **argv)
 		return config_init(nargs == 2 ? args[1] : NULL);
 	}
 	if (!(strcmp(cmd, "serve") == 0 && nargs == 0) && !(strcmp(cmd, "status") == 0 && nargs == 0) &&
-	    strcmp(cmd, "crew") != 0) {
+	    strcmp(cmd, "crew") != 0 && strcmp(cmd, "gc") != 0) {
 		fprintf(stderr, "atcr-hold: bad command: %s\n", cmd);
 		usage(stderr);
 		return 2;
@@ -276,6 +301,8 @@ int main(int argc, char **argv)
 		rc = serve(&h);
 	else if (strcmp(cmd, "status") == 0)
 		rc = status(&h);
+	else if (strcmp(cmd, "gc") == 0)
+		rc = cli_gc(&h, nargs, args);
 	else
 		rc = cli_crew(&h, nargs, args);
 	hold_release(&h);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "db.h"
@@ -184,6 +185,11 @@ int manifest_notify(fcgi_req *r)
 	}
 	if (push)
 		created = create_layers(h, db, layers, user, uri, &err);
+	/* The config blob has no layer record; garbage collection must know it is in use. */
+	if (created >= 0 && push &&
+	    gc_note_manifest(db, uri, user, jsonget_str(jsonget(manifest, "config", json_type_object), "digest"),
+			     (long long)time(NULL), &err) != 0)
+		created = -2;
 	/* Its blobs were held as pending by the quota until now (see quota.c). The layers are recorded
 	 * even when they take the user over their limit: blobs pushed by others cost the hold nothing
 	 * new, and the user's next upload is refused. */

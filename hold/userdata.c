@@ -129,7 +129,8 @@ int userdata_erase(sqlite3 *db, const char *owner, const char *user, userdata_er
 		done.crew_deleted = rc;
 	}
 	if ((done.layers = erase_owned(db, "io.atcr.hold.layer", LAYER_OWNER_FIELD, user, err)) < 0 ||
-	    (done.stats = erase_owned(db, "io.atcr.hold.stats", STATS_OWNER_FIELD, user, err)) < 0)
+	    (done.stats = erase_owned(db, "io.atcr.hold.stats", STATS_OWNER_FIELD, user, err)) < 0 ||
+	    gc_forget_user(db, user, err) < 0)
 		goto fail;
 	if (recstore_prune(db) < 0) {
 		buf_error(err, "dropping the deleted records' blocks: %s", sqlite3_errmsg(db));

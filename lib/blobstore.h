@@ -29,6 +29,11 @@ typedef struct {
 
 /* Streams a part body: returns bytes read into dst (0 at the end), or -1 on a read error. */
 typedef ssize_t (*bs_reader)(void *ctx, void *dst, size_t n);
+/* Called by list for each stored blob; mark is when it was stored or last touched (unix seconds).
+ * Nonzero stops the listing. */
+typedef int (*bs_blob_fn)(void *ctx, const char *digest, long long size, long long mark);
+/* Called by list_uploads for each open upload, with the digest hint it was initiated with. */
+typedef int (*bs_upload_fn)(void *ctx, const char *upload_id, const char *hint);
 
 typedef struct blobstore blobstore;
 typedef struct {
@@ -46,6 +51,18 @@ typedef struct {
 	char *(*local_path)(blobstore *s, const char *digest);
 	/* Remove uploads untouched for max_age seconds; returns how many. */
 	int (*expire_uploads)(blobstore *s, long max_age);
+	/* For garbage collection. Every stored blob, in no particular order: 0, or -1 when the store
+	 * cannot be read. */
+	int (*list)(blobstore *s, bs_blob_fn fn, void *ctx);
+	/* Every open upload: 0, or -1. */
+	int (*list_uploads)(blobstore *s, bs_upload_fn fn, void *ctx);
+	/* Restart a blob's mark (now) when it is at or before cutoff: it is in use. BS_NOT_FOUND when
+	 * absent (or removed meanwhile). */
+	bs_status (*touch)(blobstore *s, const char *digest, long long cutoff);
+	/* Delete a blob whose mark is at or before cutoff. The mark is read again once the blob is out of
+	 * sight, so a completion or touch that races the removal wins: the blob stays and *removed = 0.
+	 * Readers that opened it read on. *size = its size. BS_NOT_FOUND when absent. */
+	bs_status (*remove)(blobstore *s, const char *digest, long long cutoff, int *removed, long long *size);
 	void (*close)(blobstore *s);
 } bs_driver;
 
@@ -78,6 +95,10 @@ const char *blobstore_error_name(bs_status st);
 #define bs_stat(s, d, sz) ((s)->drv->stat((s), (d), (sz)))
 #define bs_local_path(s, d) ((s)->drv->local_path((s), (d)))
 #define bs_expire_uploads(s, a) ((s)->drv->expire_uploads((s), (a)))
+#define bs_list(s, fn, c) ((s)->drv->list((s), (fn), (c)))
+#define bs_list_uploads(s, fn, c) ((s)->drv->list_uploads((s), (fn), (c)))
+#define bs_touch(s, d, cut) ((s)->drv->touch((s), (d), (cut)))
+#define bs_remove(s, d, cut, rm, sz) ((s)->drv->remove((s), (d), (cut), (rm), (sz)))
 #define bs_close(s) ((s)->drv->close(s))
 
 #endif

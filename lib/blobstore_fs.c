@@ -10,10 +10,13 @@
  *   uploads/<upload id>/span-NNNNN-<etag>  where such a part lies in data ("offset length")
  *   uploads/<upload id>/running            the SHA-256 of data and the etags of its parts: completion
  *                                          then renames data into place, with no second read or copy
- *   tmp/                                   blobs being assembled; emptied at open
+ *   tmp/                                   blobs being assembled, and blobs being removed
  * Every blob is written under a temporary name, fsync'd and renamed, and the directory fsync'd, so a
  * crash leaves either the whole blob or nothing visible. Parts are intermediate: they are not fsync'd
- * (a crash loses the upload, which was never acknowledged as a blob); the assembled blob is. */
+ * (a crash loses the upload, which was never acknowledged as a blob); the assembled blob is.
+ * A blob's mtime is its mark for garbage collection: set when it is stored (also when the same bytes
+ * are stored again) and by touch. Removal renames the blob into tmp/ first and reads the mark there:
+ * a completion or touch that came first wins, one that comes after finds the blob gone. */
 #include "blobstore.h"
 
 #include <dirent.h>
@@ -33,6 +36,7 @@
 #include "digest.h"
 
 #define COPY_CHUNK (1 << 20)
+#define TMP_STALE 3600 /* seconds after which a file in tmp/ is a crash's leftover */
 
 typedef struct {
 	char *root;
@@ -607,7 +611,9 @@ static bs_status fs_complete(blobstore *s, const char *id, const char *digest, c
 	final = blob_path(fs, digest);
 	dir = strdup(final);
 	*strrchr(dir, '/') = '\0';
-	if (mkdir_p(dir, 0750) != 0 || rename(tmp, final) != 0 || fsync_dir(dir) != 0)
+	/* Stored now, whatever the parts' age: a collection racing this completion must see it as new. */
+	if (mkdir_p(dir, 0750) != 0 || utimensat(AT_FDCWD, tmp, NULL, 0) != 0 || rename(tmp, final) != 0 ||
+	    fsync_dir(dir) != 0)
 		goto fail;
 	remove_dir(udir);
 	if (size)
@@ -693,6 +699,145 @@ static int fs_expire_uploads(blobstore *s, long max_age)
 	return n;
 }
 
+/* The digest a blob file stands for, from its place blobs/<alg>/<2 hex>/<hex>; 0 when it is not one. */
+static int digest_of_entry(const char *alg, const char *sub, const char *name, char out[7 + 128 + 1])
+{
+	size_t n = strlen(name);
+	if (strlen(alg) != 6 || strlen(sub) != 2 || strncmp(name, sub, 2) != 0 || n > 128)
+		return 0;
+	memcpy(out, alg, 6);
+	out[6] = ':';
+	memcpy(out + 7, name, n + 1);
+	return blobstore_digest_ok(out);
+}
+
+static int fs_list(blobstore *s, bs_blob_fn fn, void *ctx)
+{
+	fs_store *fs = s->impl;
+	static const char *const algs[] = {"sha256", "sha512"};
+	int rc = 0, stop = 0;
+	for (size_t a = 0; a < 2 && !stop && rc == 0; a++) {
+		char *adir = path_of(fs, "blobs/%s", algs[a]);
+		DIR *d = opendir(adir);
+		if (!d) {
+			rc = errno == ENOENT ? 0 : -1; /* no blob of that algorithm yet */
+			free(adir);
+			continue;
+		}
+		struct dirent *sub;
+		while (!stop && rc == 0 && (sub = readdir(d))) {
+			if (sub->d_name[0] == '.')
+				continue;
+			char *sdir = path_of(fs, "blobs/%s/%s", algs[a], sub->d_name);
+			DIR *sd = opendir(sdir);
+			struct dirent *e;
+			while (sd && !stop && (e = readdir(sd))) {
+				char digest[7 + 128 + 1];
+				if (!digest_of_entry(algs[a], sub->d_name, e->d_name, digest))
+					continue;
+				buf_t p = BUF_INIT;
+				buf_printf(&p, "%s/%s", sdir, e->d_name);
+				struct stat st;
+				/* one removed since readdir saw it is simply not listed */
+				if (stat(buf_str(&p), &st) == 0 && S_ISREG(st.st_mode))
+					stop = fn(ctx, digest, (long long)st.st_size, (long long)st.st_mtime);
+				buf_free(&p);
+			}
+			if (sd)
+				closedir(sd);
+			else if (errno != ENOENT && errno != ENOTDIR)
+				rc = -1;
+			free(sdir);
+		}
+		closedir(d);
+		free(adir);
+	}
+	return rc;
+}
+
+static int fs_list_uploads(blobstore *s, bs_upload_fn fn, void *ctx)
+{
+	fs_store *fs = s->impl;
+	char *udir = path_of(fs, "uploads");
+	DIR *d = opendir(udir);
+	free(udir);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	int stop = 0;
+	while (!stop && (e = readdir(d))) {
+		if (!blobstore_upload_id_ok(e->d_name))
+			continue;
+		char *meta = path_of(fs, "uploads/%s/digest", e->d_name), hint[257];
+		int fd = open(meta, O_RDONLY | O_CLOEXEC);
+		free(meta);
+		if (fd < 0)
+			continue; /* completed or aborted since */
+		ssize_t n = read(fd, hint, sizeof hint - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		hint[n] = '\0';
+		stop = fn(ctx, e->d_name, hint);
+	}
+	closedir(d);
+	return 0;
+}
+
+static bs_status fs_touch(blobstore *s, const char *digest, long long cutoff)
+{
+	if (!blobstore_digest_ok(digest))
+		return BS_INVALID_DIGEST;
+	char *p = blob_path(s->impl, digest);
+	struct stat st;
+	bs_status rc = BS_NOT_FOUND;
+	if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+		rc = BS_OK;
+		/* ENOENT: a collection took it between the stat and now; EROFS and the like: nothing to mark */
+		if ((long long)st.st_mtime <= cutoff && utimensat(AT_FDCWD, p, NULL, 0) != 0 && errno == ENOENT)
+			rc = BS_NOT_FOUND;
+	}
+	free(p);
+	return rc;
+}
+
+static bs_status fs_remove(blobstore *s, const char *digest, long long cutoff, int *removed, long long *size)
+{
+	fs_store *fs = s->impl;
+	*removed = 0;
+	if (!blobstore_digest_ok(digest))
+		return BS_INVALID_DIGEST;
+	char rnd[17];
+	random_hex(rnd, 16);
+	char *path = blob_path(fs, digest), *trash = path_of(fs, "tmp/gc-%s", rnd);
+	bs_status rc = BS_IO;
+	struct stat st;
+	if (rename(path, trash) != 0) {
+		rc = errno == ENOENT ? BS_NOT_FOUND : BS_IO;
+		goto out;
+	}
+	/* Out of sight now: nothing can mark this file any more, so its mark is final. */
+	int young = stat(trash, &st) != 0 || (long long)st.st_mtime > cutoff;
+	if (size && young == 0)
+		*size = (long long)st.st_size;
+	if (young) {
+		/* Put it back, unless a new copy (the same bytes, newer) is already in place. */
+		if (link(trash, path) == 0 || errno == EEXIST)
+			rc = unlink(trash) == 0 ? BS_OK : BS_IO;
+		else if (rename(trash, path) == 0)
+			rc = BS_OK;
+		goto out;
+	}
+	if (unlink(trash) != 0)
+		goto out;
+	*removed = 1;
+	rc = BS_OK;
+out:
+	free(path);
+	free(trash);
+	return rc;
+}
+
 static void fs_close(blobstore *s)
 {
 	if (!s)
@@ -712,6 +857,10 @@ static const bs_driver fs_driver = {
 	.stat = fs_stat,
 	.local_path = fs_local_path,
 	.expire_uploads = fs_expire_uploads,
+	.list = fs_list,
+	.list_uploads = fs_list_uploads,
+	.touch = fs_touch,
+	.remove = fs_remove,
 	.close = fs_close,
 };
 
@@ -743,9 +892,10 @@ blobstore *blobstore_fs_open(const char *dir, long long max_part_size, char **er
 			return NULL;
 		}
 	}
-	/* Assembly files of a crashed process are never referenced again. */
+	/* Assembly files of a crashed process are never referenced again; younger ones may belong to a
+	 * process still running (a CLI command opens the store next to `serve`). */
 	char *t = path_of(fs, "tmp");
-	expire_in(t, time(NULL) + 1, 0);
+	expire_in(t, time(NULL) - TMP_STALE, 0);
 	free(t);
 	return s;
 fail:

@@ -1,10 +1,12 @@
 /* test_blobstore.c - the filesystem blob driver: upload flows, digest checks, path-safety of inputs,
  * concurrent uploads of one digest, expiry; every failure keeps nothing visible. */
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -262,6 +264,9 @@ int main(void)
 	FILE *f = fopen(tmpdir, "w");
 	fputs("partial", f);
 	fclose(f);
+	/* an hour old: younger files may be another process's assembly (test_gc checks that they stay) */
+	struct timespec crashed[2] = {{time(NULL) - 3601, 0}, {time(NULL) - 3601, 0}};
+	utimensat(AT_FDCWD, tmpdir, crashed, 0);
 	bs_close(store);
 	store = blobstore_fs_open(root, 0, &err);
 	snprintf(tmpdir, sizeof tmpdir, "%s/tmp", root);
