@@ -13,6 +13,7 @@
 #include "db.h"
 #include "log.h"
 #include "oauth.h"
+#include "pdsuser.h"
 
 #ifndef ATCR_VERSION
 #define ATCR_VERSION "unknown"
@@ -24,6 +25,11 @@ static const fcgi_route routes[] = {
 	{FCGI_GET, "/v2", registry_base},
 	{FCGI_ANY, "/v2/*", registry_v2},
 	{FCGI_GET | FCGI_POST, "/auth/token", auth_token},
+	/* the credential helper's device login (cgi/device.c, cgi/ui-device.c) */
+	{FCGI_POST, "/auth/device/code", device_code_post},
+	{FCGI_POST, "/auth/device/token", device_token_post},
+	{FCGI_GET, "/device", ui_device},
+	{FCGI_POST, "/device", ui_device_post},
 	{FCGI_GET, "/health", health_get},
 	/* OAuth login (cgi/oauth.c) */
 	{FCGI_GET, OAUTH_METADATA_PATH, login_client_metadata},
@@ -37,6 +43,7 @@ static const fcgi_route routes[] = {
 	{FCGI_GET, "/settings", ui_settings},
 	{FCGI_POST, "/settings", ui_settings_post},
 	{FCGI_POST, "/settings/hold-data", ui_hold_data_post},
+	{FCGI_POST, "/settings/devices/revoke", ui_device_revoke},
 	{FCGI_POST, "/r/*", ui_star}, /* only .../star */
 	{FCGI_GET, "/r/*", ui_repo},
 	{FCGI_GET, "/u/*", ui_user},
@@ -146,6 +153,12 @@ static int appview_start(appview *av, char **service, char **err)
 	return ui_start(av, err);
 }
 
+/* lib/pdsuser refreshes users' OAuth sessions with this process's OAuth client. */
+static const oauth_client *oauth_source(const void *av)
+{
+	return login_oauth_client(av);
+}
+
 static int serve(const config *cfg)
 {
 	char *err = NULL, *service = NULL;
@@ -166,6 +179,7 @@ static int serve(const config *cfg)
 		fprintf(stderr, "atcr-appview: %s\n", err);
 		goto out;
 	}
+	pdsuser_set_oauth_source(oauth_source, &app);
 	fcgi_program prog = {.routes = routes, .error = appview_error, .app = &app};
 	if (fcgi_serve(&prog, config_str(cfg, "server.listen"), (int)config_int(cfg, "server.threads"), &err) != 0) {
 		log_error("serve: %s", err ? err : "failed");
@@ -174,6 +188,7 @@ static int serve(const config *cfg)
 	}
 	rc = 0;
 out:
+	pdsuser_set_oauth_source(NULL, NULL);
 	ui_stop(&app);
 	crypto_key_free(app.token_key);
 	free(service);

@@ -6,6 +6,7 @@
 #include "crypto.h"
 #include "fcgi.h"
 #include "identity.h"
+#include "oauth.h"
 #include "regtoken.h"
 #include "xrpc.h"
 
@@ -28,6 +29,12 @@ identity_ctx appview_identity(const appview *av);
 
 /* cgi/auth.c: the Docker token endpoint, GET and POST /auth/token. */
 int auth_token(fcgi_req *r);
+
+/* cgi/device.c: the credential helper's device login (a form or JSON in, JSON out). POST
+ * /auth/device/code starts an authorization; POST /auth/device/token polls it (RFC 8628 errors) and,
+ * once approved on /device, answers {did, handle, device_secret} once. */
+int device_code_post(fcgi_req *r);
+int device_token_post(fcgi_req *r);
 
 /* cgi/registry.c: the OCI Distribution API under /v2/. */
 
@@ -58,6 +65,10 @@ int login_page(fcgi_req *r);
 int login_post(fcgi_req *r);
 int login_callback(fcgi_req *r);
 int logout_post(fcgi_req *r);
+
+/* This process's OAuth client (made on first use; NULL, logged, when it cannot be): lib/pdsuser refreshes
+ * OAuth sessions with it when the registry writes as a device-secret user. */
+const oauth_client *login_oauth_client(const appview *av);
 
 /* The logged-in user of a request. csrf is the token every state-changing form must post as "csrf". */
 typedef struct {
@@ -106,5 +117,13 @@ int ui_settings_post(fcgi_req *r);
 int ui_hold_data_post(fcgi_req *r);
 /* For the repository page: ctx gets "star": {csrf, starred} when r's user is logged in. 0, or -1 logged. */
 int ui_star_state(fcgi_req *r, sqlite3 *db, const char *did, const char *repository, json_object *ctx);
+/* cgi/ui-device.c: GET /device[?code=] (logged in: the code's device with Approve / Deny; logged out:
+ * 303 to the login, back here after), POST /device (csrf, user_code, decision=approve|deny), and
+ * POST /settings/devices/revoke (csrf, device: an id of the user's devices). */
+int ui_device(fcgi_req *r);
+int ui_device_post(fcgi_req *r);
+int ui_device_revoke(fcgi_req *r);
+/* For the settings page: ctx gets "devices": did's devices with display dates. 0, or -1 logged. */
+int ui_devices_state(fcgi_req *r, sqlite3 *db, const char *did, json_object *ctx);
 
 #endif

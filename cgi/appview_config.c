@@ -52,6 +52,10 @@ const cfg_option appview_options[] = {
 	{"auth.login_cache_ttl", CFG_INT, "3600",
 	 "Seconds a checked app password is remembered (as a salted hash) so that repeated token requests\n"
 	 "do not call createSession on the user's PDS (which rate-limits it). 0: always ask the PDS."},
+	{"auth.device_code_ttl", CFG_INT, "600",
+	 "Seconds a device login of docker-credential-atcr waits for its code to be approved on /device."},
+	{"auth.device_poll_interval", CFG_INT, "5",
+	 "Seconds the credential helper waits between polls of /auth/device/token (faster: slow_down)."},
 
 	/* registry */
 	{"registry.default_hold_did", CFG_STRING, "",

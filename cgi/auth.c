@@ -1,6 +1,7 @@
 /* auth.c - the Docker token endpoint, GET and POST /auth/token: app-password logins checked with the
  * user's own PDS (createSession; remembered as a salted hash so repeated requests do not hit the PDS),
- * anonymous pull tokens, and registry JWTs with the access the caller may have. */
+ * device secrets from docker-credential-atcr's device login (checked in the index only), anonymous pull
+ * tokens, and registry JWTs with the access the caller may have. */
 #include "appview.h"
 
 #include <openssl/crypto.h>
@@ -11,6 +12,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "device.h"
 #include "log.h"
 #include "xrpc.h"
 
@@ -84,6 +86,41 @@ static int check_login(const appview *av, const identity *id, const char *passwo
 	return rc;
 }
 
+/* Check a device secret (from docker-credential-atcr's device login) presented with user, a handle or
+ * DID: 0 with *id resolved; 401 unknown, revoked or another user's; 500 the index failed. *why is set.
+ * An unknown secret is refused before anything is resolved: no PDS is asked. */
+static int check_device(const appview *av, const char *user, const char *secret, identity *id, char **why)
+{
+	sqlite3 *db = appview_db(av);
+	long long device = 0;
+	char *owner = NULL, *err = NULL;
+	int rc = 401, found = db ? device_find(db, secret, &device, &owner, &err) : -1;
+	if (found < 0) {
+		log_error("device login of %s: %s", user, err ? err : "no index");
+		rc = 500;
+		buf_error(why, "the index is unavailable");
+		goto out;
+	}
+	identity_ctx ictx = appview_identity(av);
+	if (found == 0) {
+		log_info("token request for %s with an unknown or revoked device secret", user);
+	} else if (identity_resolve(&ictx, user, 0, id, &err) != 0 || strcmp(id->did, owner) != 0) {
+		log_info("token request for %s with device %lld of %s refused: %s", user, device, owner,
+			 err ? err : "another user's device");
+	} else {
+		if (device_touch(db, device, (long long)time(NULL), &err) != 0)
+			log_warn("device %lld: %s", device, err);
+		log_info("login of %s with device %lld", id->did, device);
+		rc = 0;
+	}
+	if (rc == 401)
+		buf_error(why, "invalid username or password");
+out:
+	free(owner);
+	free(err);
+	return rc;
+}
+
 /* What a caller gets of what was asked: everything on repositories under their own identity
  * (handle or DID), pull on everyone else's; anonymous callers pull only. */
 static void grant(const regtoken_access_list *asked, const identity *id, regtoken_access_list *granted)
@@ -147,7 +184,13 @@ int auth_token(fcgi_req *r)
 			goto out;
 		}
 	}
-	if (user) {
+	if (user && pass && strncmp(pass, DEVICE_SECRET_PREFIX, strlen(DEVICE_SECRET_PREFIX)) == 0) {
+		int rc = check_device(av, user, pass, &id, &err);
+		if (rc != 0) {
+			refuse(r, rc, err);
+			goto out;
+		}
+	} else if (user) {
 		identity_ctx ictx = appview_identity(av);
 		if (identity_resolve(&ictx, user, 0, &id, &err) != 0) {
 			log_info("token request for unknown user %s: %s", user, err);

@@ -13,6 +13,7 @@
 #include "digest.h"
 #include "encoding.h"
 #include "holdclient.h"
+#include "pdsuser.h"
 #include "log.h"
 #include "regindex.h"
 #include "registry.h"
@@ -215,6 +216,10 @@ static int upload_create(reg_req *q, upload *u, digest_alg alg)
 	char *err = NULL;
 	unsigned char raw[16];
 	int rc = -1;
+	if (pdsuser_session_kind(q->db, q->subject) == PDSUSER_NONE) { /* no service token for the hold */
+		registry_no_session(q);
+		goto out;
+	}
 	if (registry_push_hold(q, &u->hold_did, &u->hold_url, &err) != 0) {
 		log_info("push by %s: %s", q->subject, err);
 		registry_fail(q, OCI_DENIED, err, NULL);

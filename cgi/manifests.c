@@ -21,7 +21,7 @@
 #include "holdclient.h"
 #include "jsonget.h"
 #include "log.h"
-#include "pdssession.h"
+#include "pdsuser.h"
 #include "regindex.h"
 #include "registry.h"
 #include "syntax.h"
@@ -101,7 +101,7 @@ static int answer_error(reg_req *q, oci_code code, const char *message)
 	return -1;
 }
 
-/* ---- writes to the pusher's PDS, with the session /auth/token stored */
+/* ---- writes to the pusher's PDS, with whichever session the user has (lib/pdsuser) */
 
 typedef enum { PDS_UPLOAD_BLOB, PDS_PUT_RECORD, PDS_DELETE_RECORD } pds_op_kind;
 
@@ -114,37 +114,49 @@ typedef struct {
 	const char *mime;
 } pds_op;
 
-static json_object *pds_op_run(const xrpc_client *c, const char *did, const pds_op *op, xrpc_error *e)
-{
-	switch (op->kind) {
-	case PDS_UPLOAD_BLOB:
-		return xrpc_upload_blob(c, op->data, op->len, op->mime, e);
-	case PDS_PUT_RECORD:
-		return xrpc_put_record(c, did, op->collection, op->rkey, op->record, NULL, e);
-	case PDS_DELETE_RECORD:
-		return xrpc_delete_record(c, did, op->collection, op->rkey, e) == 0 ? json_object_new_object() : NULL;
-	}
-	return NULL;
-}
-
-/* Run op as did with its stored session s, refreshing the session once when the PDS says it expired.
- * The result (caller puts), or NULL with *err set and *expired = 1 when the session could not be renewed. */
-static json_object *pds_write(reg_req *q, pds_session *s, const char *did, const pds_op *op, int *expired, char **err)
+/* Run op as did. The result (for an upload: the blob ref; caller puts), or NULL with *err set and
+ * *expired = 1 when the user has no session the PDS still honours. */
+static json_object *pds_write(reg_req *q, const char *did, const pds_op *op, int *expired, char **err)
 {
 	xrpc_error e = {0};
-	xrpc_client c = pds_session_client(s, &q->http);
-	json_object *out = pds_op_run(&c, did, op, &e);
-	if (!out && pds_session_expired(&e) && pds_session_refresh(q->db, &q->http, did, s) == 0) {
-		xrpc_error_free(&e);
-		memset(&e, 0, sizeof e);
-		c = pds_session_client(s, &q->http);
-		out = pds_op_run(&c, did, op, &e);
+	pdsuser_call call = {.method = "POST"};
+	json_object *input = NULL, *out = NULL, *blob = NULL;
+	if (op->kind == PDS_UPLOAD_BLOB) {
+		call.nsid = "com.atproto.repo.uploadBlob";
+		call.body = op->data;
+		call.body_len = op->len;
+		call.content_type = op->mime;
+	} else {
+		call.nsid = op->kind == PDS_PUT_RECORD ? "com.atproto.repo.putRecord" : "com.atproto.repo.deleteRecord";
+		call.input = input = json_object_new_object();
+		json_object_object_add(input, "repo", json_object_new_string(did));
+		json_object_object_add(input, "collection", json_object_new_string(op->collection));
+		json_object_object_add(input, "rkey", json_object_new_string(op->rkey));
+		if (op->kind == PDS_PUT_RECORD)
+			json_object_object_add(input, "record", json_object_get(op->record));
 	}
-	*expired = !out && pds_session_expired(&e);
-	if (!out)
+	out = pdsuser_xrpc(q->db, &q->http, did, &call, &e);
+	if (out && op->kind == PDS_UPLOAD_BLOB) {
+		blob = jsonget(out, "blob", json_type_object);
+		json_object_get(blob);
+		json_object_put(out);
+		if (!(out = blob))
+			buf_error(err, "uploadBlob answered without a blob");
+	} else if (!out) {
 		buf_error(err, "%s%s%s", e.error ? e.error : "failed", e.message ? ": " : "", e.message ? e.message : "");
+	}
+	*expired = !out && e.status == 401 && e.error && strcmp(e.error, "AuthRequired") == 0;
+	json_object_put(input);
 	xrpc_error_free(&e);
 	return out;
+}
+
+int registry_no_session(reg_req *q)
+{
+	char *msg = buf_strf("this registry has no usable session with your PDS: log in again at %s", q->av->base_url);
+	registry_fail(q, OCI_UNAUTHORIZED, msg, NULL);
+	free(msg);
+	return 0;
 }
 
 /* Answer a failed PDS write: 401 when the session is gone for good, else 500 naming the PDS's error. */
@@ -152,7 +164,7 @@ static void pds_fail(reg_req *q, const char *what, int expired, const char *err)
 {
 	log_warn("%s for %s: %s", what, q->subject, err ? err : "failed");
 	if (expired) {
-		registry_fail(q, OCI_UNAUTHORIZED, "your PDS session has expired: log in again", NULL);
+		registry_no_session(q);
 		return;
 	}
 	char *msg = buf_strf("%s: your PDS answered %s", what, err ? err : "nothing");
@@ -466,11 +478,10 @@ static int record_exists(reg_req *q, const char *collection, const char *rkey)
  * owner has none, failures logged only. */
 static void notify_pull(reg_req *q, const regindex_manifest *row)
 {
-	pds_session s = {0};
 	oci_manifest m = {0};
 	char *err = NULL, *hold_url = NULL;
 	json_object *record = NULL;
-	if (!row->hold_did || pds_session_load(q->db, q->owner_did, &s) != 0)
+	if (!row->hold_did || pdsuser_session_kind(q->db, q->owner_did) == PDSUSER_NONE)
 		return;
 	hold_url = registry_hold_url(q, row->hold_did, &err);
 	if (!hold_url || oci_manifest_parse(row->raw, row->raw_len, row->media_type, &m, &err) != OCI_OK)
@@ -485,7 +496,6 @@ out:
 	if (err)
 		log_info("pull of %s/%s reported to %s: %s", q->owner_did, registry_repo(q), row->hold_did, err);
 	json_object_put(record);
-	pds_session_free(&s);
 	free(hold_url);
 	free(err);
 }
@@ -604,8 +614,7 @@ int manifests_put(reg_req *q)
 	buf_t body = BUF_INIT;
 	oci_manifest m = {0};
 	regindex_manifest old = {0};
-	pds_session s = {0};
-	int parsed = 0, have_session = 0, expired = 0;
+	int parsed = 0, expired = 0;
 	char *err = NULL, *hold_did = NULL, *hold_url = NULL, *tag_rkey = NULL, *uri = NULL;
 	json_object *blob = NULL, *record = NULL, *put = NULL, *tag_record = NULL, *tag_put = NULL;
 	char fresh_rkey[14], now_iso[32], *claimed = NULL;
@@ -635,6 +644,10 @@ int manifests_put(reg_req *q)
 		free(msg);
 		goto out;
 	}
+	if (pdsuser_session_kind(q->db, q->subject) == PDSUSER_NONE) {
+		registry_no_session(q);
+		goto out;
+	}
 	if (registry_push_hold(q, &hold_did, &hold_url, &err) != 0) {
 		log_info("push by %s: %s", q->subject, err);
 		registry_fail(q, OCI_DENIED, err, NULL);
@@ -643,11 +656,6 @@ int manifests_put(reg_req *q)
 	hold_client h = {q->db, &q->http, q->subject, hold_did, hold_url};
 	if (check_references(q, &h, &m) != 0)
 		goto out;
-	if (pds_session_load(q->db, q->subject, &s) != 0) {
-		registry_fail(q, OCI_UNAUTHORIZED, "this registry has no session with your PDS: log in again", NULL);
-		goto out;
-	}
-	have_session = 1;
 	time_iso(now, now_iso);
 	/* From here to the index: two pushes of one new manifest must not both create a record. */
 	locked = push_lock(q->owner_did, repo, m.digest);
@@ -680,7 +688,7 @@ int manifests_put(reg_req *q)
 			rkey = claimed;
 		}
 		pds_op upload = {.kind = PDS_UPLOAD_BLOB, .data = body.data, .len = body.len, .mime = m.media_type};
-		blob = pds_write(q, &s, q->subject, &upload, &expired, &err);
+		blob = pds_write(q, q->subject, &upload, &expired, &err);
 		if (!blob || !(blob_cid = blob_ref_cid(blob))) {
 			pds_fail(q, "uploading the manifest blob", expired, blob ? "no blob ref in the answer" : err);
 			goto out;
@@ -691,7 +699,7 @@ int manifests_put(reg_req *q)
 			goto out;
 		}
 		pds_op write = {.kind = PDS_PUT_RECORD, .collection = MANIFEST_COLLECTION, .rkey = rkey, .record = record};
-		put = pds_write(q, &s, q->subject, &write, &expired, &err);
+		put = pds_write(q, q->subject, &write, &expired, &err);
 		if (!put) {
 			pds_fail(q, "writing the manifest record", expired, err);
 			goto out;
@@ -706,7 +714,7 @@ int manifests_put(reg_req *q)
 			goto out;
 		}
 		pds_op write = {.kind = PDS_PUT_RECORD, .collection = TAG_COLLECTION, .rkey = tag_rkey, .record = tag_record};
-		tag_put = pds_write(q, &s, q->subject, &write, &expired, &err);
+		tag_put = pds_write(q, q->subject, &write, &expired, &err);
 		if (!tag_put) {
 			pds_fail(q, "writing the tag record", expired, err);
 			goto out;
@@ -730,8 +738,6 @@ out:
 	free(claimed);
 	if (parsed)
 		oci_manifest_free(&m);
-	if (have_session)
-		pds_session_free(&s);
 	regindex_manifest_free(&old);
 	json_object_put(blob);
 	json_object_put(record);
@@ -800,13 +806,13 @@ static int find_tags(reg_req *q, json_object *value, const char *rkey, void *ctx
 }
 
 /* Delete the records of set in collection. 0 ok; -1 after answering. */
-static int delete_records(reg_req *q, pds_session *s, const char *collection, const delete_set *set)
+static int delete_records(reg_req *q, const char *collection, const delete_set *set)
 {
 	char *err = NULL;
 	int expired = 0;
 	for (size_t i = 0; i < set->n; i++) {
 		pds_op del = {.kind = PDS_DELETE_RECORD, .collection = collection, .rkey = set->keys[i]};
-		json_object *ok = pds_write(q, s, q->owner_did, &del, &expired, &err);
+		json_object *ok = pds_write(q, q->owner_did, &del, &expired, &err);
 		if (!ok) {
 			pds_fail(q, "deleting a record", expired, err);
 			free(err);
@@ -817,7 +823,7 @@ static int delete_records(reg_req *q, pds_session *s, const char *collection, co
 	return 0;
 }
 
-static int delete_tag(reg_req *q, pds_session *s)
+static int delete_tag(reg_req *q)
 {
 	const char *did = q->owner_did, *repo = registry_repo(q), *tag = q->route.ref;
 	delete_set set = {0};
@@ -840,7 +846,7 @@ static int delete_tag(reg_req *q, pds_session *s)
 		goto out;
 	}
 	delete_set_add(&set, rkey);
-	if (delete_records(q, s, TAG_COLLECTION, &set) != 0)
+	if (delete_records(q, TAG_COLLECTION, &set) != 0)
 		goto out;
 	if (regindex_tag_delete(q->db, did, repo, tag, &err) < 0)
 		log_error("index: %s", err);
@@ -856,7 +862,7 @@ out:
 	return 0;
 }
 
-static int delete_manifest(reg_req *q, pds_session *s)
+static int delete_manifest(reg_req *q)
 {
 	const char *did = q->owner_did, *repo = registry_repo(q), *digest = q->route.ref;
 	delete_set tags = {.digest = digest}, manifest = {.digest = digest};
@@ -890,10 +896,10 @@ static int delete_manifest(reg_req *q, pds_session *s)
 		goto out;
 	}
 	/* the tags first: no tag may point at a missing manifest */
-	if (delete_records(q, s, TAG_COLLECTION, &tags) != 0)
+	if (delete_records(q, TAG_COLLECTION, &tags) != 0)
 		goto out;
 	delete_set_add(&manifest, manifest.rkey);
-	if (delete_records(q, s, MANIFEST_COLLECTION, &manifest) != 0)
+	if (delete_records(q, MANIFEST_COLLECTION, &manifest) != 0)
 		goto out;
 	if (regindex_manifest_delete(q->db, did, repo, digest, &err) < 0)
 		log_error("index: %s", err);
@@ -910,16 +916,16 @@ out:
 
 int manifests_delete(reg_req *q)
 {
-	pds_session s = {0};
 	if (owner_is_caller(q) != 0)
 		return 0;
-	if (pds_session_load(q->db, q->owner_did, &s) != 0)
-		return registry_fail(q, OCI_UNAUTHORIZED, "this registry has no session with your PDS: log in again", NULL);
+	if (pdsuser_session_kind(q->db, q->owner_did) == PDSUSER_NONE) {
+		registry_no_session(q);
+		return 0;
+	}
 	if (q->route.ref_is_digest)
-		delete_manifest(q, &s);
+		delete_manifest(q);
 	else
-		delete_tag(q, &s);
-	pds_session_free(&s);
+		delete_tag(q);
 	return 0;
 }
 

@@ -55,6 +55,11 @@ static const oauth_client *the_client(const appview *av)
 	return client_state == 1 ? &client : NULL;
 }
 
+const oauth_client *login_oauth_client(const appview *av)
+{
+	return the_client(av);
+}
+
 static http_opts http_options(const appview *av)
 {
 	return (http_opts){.timeout_s = (long)config_int(av->cfg, "http.timeout"),

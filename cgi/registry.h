@@ -76,6 +76,9 @@ int uploads_cancel(reg_req *q);     /* DELETE /v2/<name>/blobs/uploads/<id> */
 int registry_pull_hold(reg_req *q, const char *digest, char **hold_did, char **hold_url, char **err);
 
 /* ---- manifests.c */
+/* 401 UNAUTHORIZED "log in again at <base_url>": q->subject has no session with their PDS (neither an
+ * app-password login nor a web login), so nothing can be written there or on holds. Returns 0. */
+int registry_no_session(reg_req *q);
 int manifests_get(reg_req *q);      /* GET/HEAD /v2/<name>/manifests/<ref> */
 int manifests_put(reg_req *q);      /* PUT */
 int manifests_delete(reg_req *q);   /* DELETE */

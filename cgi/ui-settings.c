@@ -1,7 +1,7 @@
 /* ui-settings.c - the logged-in user's settings, /settings: the default hold (defaultHold of the
  * io.atcr.sailor.profile record in their PDS, written through their OAuth session), and their standing
  * on each hold we know of: what the hold is (public, open to new crew), their crew record there, and
- * the storage they use on it (io.atcr.hold.getQuota). */
+ * the storage they use on it (io.atcr.hold.getQuota); and their devices (cgi/ui-device.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +285,7 @@ int ui_settings_show(ui_req *u, const login_user *who, int status, const char *n
 	json_object_object_add(ctx, "default_hold", ui_str(current && *current ? current : NULL));
 	json_object_object_add(ctx, "registry_hold", ui_str(fallback && *fallback ? fallback : NULL));
 	json_object_object_add(ctx, "holds", holds);
+	ui_devices_state(u->r, u->db, who->did, ctx); /* without it (logged) the page shows no devices */
 	json_object *clients = json_object_new_array();
 	const char *chosen = jsonget_str(profile, "ociClient");
 	for (size_t i = 0; ui_oci_clients[i]; i++) {
@@ -317,10 +318,16 @@ int ui_settings(fcgi_req *r)
 	if (login_user_get(r, &who) != 1) {
 		rc = ui_login_redirect(&u, "/settings");
 	} else {
-		char *saved = NULL;
+		char *saved = NULL, *revoked = NULL;
 		int ok = r->query && fcgi_query_find(r->query, "saved", &saved) == 1;
+		int gone = r->query && fcgi_query_find(r->query, "revoked", &revoked) == 1;
 		free(saved);
-		rc = ui_settings_show(&u, &who, 200, ok ? "Saved in the io.atcr.sailor.profile record of your PDS." : NULL, 0);
+		free(revoked);
+		rc = ui_settings_show(&u, &who, 200,
+				      ok     ? "Saved in the io.atcr.sailor.profile record of your PDS."
+				      : gone ? "The device was revoked: its secret no longer works."
+					     : NULL,
+				      0);
 	}
 	login_user_free(&who);
 	return rc;

@@ -247,6 +247,32 @@ const struct db_migration db_migrations[] = {
 	 "  claimed_at INTEGER NOT NULL,\n"
 	 "  PRIMARY KEY (did, repository, digest)\n"
 	 ");\n"},
+	{9, "devices and pending device authorizations",
+	 /* Sessions tables: never dropped (see the top of this file). The credential helper's device login
+	  * (lib/device): device_codes holds authorizations from the helper's request to its redemption
+	  * (minutes), devices the secrets they became. Codes and secrets are kept as hex SHA-256 only. */
+	 "CREATE TABLE device_codes (\n"
+	 "  code_hash TEXT PRIMARY KEY,\n"        /* SHA-256 of the device code the helper polls with */
+	 "  user_code TEXT NOT NULL UNIQUE,\n"    /* ABCD-EFGH, typed or followed in the browser */
+	 "  name TEXT NOT NULL,\n"                /* the device's name, as the helper sent it */
+	 "  state INTEGER NOT NULL DEFAULT 0,\n"  /* 0 pending, 1 approved, 2 denied */
+	 "  did TEXT,\n"                          /* who approved (or denied) it */
+	 "  handle TEXT,\n"
+	 "  created_at INTEGER NOT NULL,\n"
+	 "  expires_at INTEGER NOT NULL,\n"
+	 "  decided_at INTEGER,\n"
+	 "  last_poll_ms INTEGER NOT NULL DEFAULT 0\n" /* unix milliseconds of the last poll (slow_down) */
+	 ");\n"
+	 "CREATE TABLE devices (\n"
+	 "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	 "  did TEXT NOT NULL,\n"
+	 "  name TEXT NOT NULL,\n"
+	 "  secret_hash TEXT NOT NULL UNIQUE,\n"  /* SHA-256 of the device secret; the secret is never stored */
+	 "  created_at INTEGER NOT NULL,\n"
+	 "  last_used_at INTEGER,\n"              /* the last /auth/token with it (to the minute) */
+	 "  revoked_at INTEGER\n"                 /* set on /settings: the secret no longer works */
+	 ");\n"
+	 "CREATE INDEX devices_did ON devices(did);\n"},
 };
 
 const int db_migrations_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);

@@ -524,21 +524,21 @@ static int token_refused(const xrpc_error *e)
 		strcmp(e->error, "AuthMissing") == 0);
 }
 
-/* One DPoP-bound XRPC request with s's access token: the parsed JSON, or NULL with e filled. */
+/* One DPoP-bound XRPC request with s's access token (body: NULL, or body_len bytes of content_type):
+ * the parsed JSON, or NULL with e filled. */
 static json_object *dpop_xrpc(const http_opts *o, oauth_session *s, const char *method, const char *nsid,
-			      const char *const *params, const json_object *input, xrpc_error *e)
+			      const char *const *params, const void *body, size_t body_len, const char *content_type,
+			      xrpc_error *e)
 {
-	int post = strcmp(method, "POST") == 0;
 	char *url = xrpc_url(s->pds, nsid, params), *err = NULL;
-	const char *body = post && input ? json_object_to_json_string_ext((json_object *)input, JSON_C_TO_STRING_PLAIN)
-					 : NULL;
-	const char *headers[] = {"Content-Type: application/json", "Accept: application/json", NULL};
+	char *ctype = body ? buf_strf("Content-Type: %s", content_type ? content_type : "application/octet-stream") : NULL;
+	const char *headers[] = {ctype, "Accept: application/json", NULL};
 	http_request req = {.method = method, .url = url, .headers = body ? headers : headers + 1, .body = body,
-			    .body_len = body ? strlen(body) : 0};
+			    .body_len = body ? body_len : 0};
 	http_response resp = {0};
 	json_object *out = NULL;
 	xrpc_error_free(e);
-	if (!url) {
+	if (!url || (body && !ctype)) {
 		e->error = strdup("TransportError");
 		goto out;
 	}
@@ -567,6 +567,7 @@ static json_object *dpop_xrpc(const http_opts *o, oauth_session *s, const char *
 out:
 	http_response_free(&resp);
 	free(url);
+	free(ctype);
 	free(err);
 	return out;
 }
@@ -574,6 +575,17 @@ out:
 json_object *session_oauth_xrpc(sqlite3 *db, const http_opts *o, const oauth_client *c, const char *did,
 				const char *method, const char *nsid, const char *const *params,
 				const json_object *input, xrpc_error *e)
+{
+	const char *body = strcmp(method, "POST") == 0 && input
+				   ? json_object_to_json_string_ext((json_object *)input, JSON_C_TO_STRING_PLAIN)
+				   : NULL;
+	return session_oauth_call(db, o, c, did, method, nsid, params, body, body ? strlen(body) : 0,
+				  "application/json", e);
+}
+
+json_object *session_oauth_call(sqlite3 *db, const http_opts *o, const oauth_client *c, const char *did,
+				const char *method, const char *nsid, const char *const *params, const void *body,
+				size_t body_len, const char *content_type, xrpc_error *e)
 {
 	oauth_session s;
 	char *err = NULL;
@@ -588,9 +600,9 @@ json_object *session_oauth_xrpc(sqlite3 *db, const http_opts *o, const oauth_cli
 		err = NULL;
 		goto out;
 	}
-	out = dpop_xrpc(o, &s, method, nsid, params, input, e);
+	out = dpop_xrpc(o, &s, method, nsid, params, body, body_len, content_type, e);
 	if (!out && token_refused(e) && session_oauth_fresh(db, o, c, &s, now, 60, 1, &err) == OAUTH_OK)
-		out = dpop_xrpc(o, &s, method, nsid, params, input, e);
+		out = dpop_xrpc(o, &s, method, nsid, params, body, body_len, content_type, e);
 	/* Keep the latest nonces for the next call (tokens were stored by the refresh). An UPDATE, so a
 	 * logout meanwhile is not undone. */
 	sqlite3_stmt *st = db_prepare(db, "UPDATE oauth_sessions SET as_nonce = ?, pds_nonce = ? WHERE did = ?");

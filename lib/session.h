@@ -112,5 +112,9 @@ int session_oauth_revoke(const http_opts *o, const oauth_client *c, oauth_sessio
 json_object *session_oauth_xrpc(sqlite3 *db, const http_opts *o, const oauth_client *c, const char *did,
 				const char *method, const char *nsid, const char *const *params,
 				const json_object *input, xrpc_error *e);
+/* The same with a raw body (NULL, or body_len bytes of content_type): uploadBlob. */
+json_object *session_oauth_call(sqlite3 *db, const http_opts *o, const oauth_client *c, const char *did,
+				const char *method, const char *nsid, const char *const *params, const void *body,
+				size_t body_len, const char *content_type, xrpc_error *e);
 
 #endif

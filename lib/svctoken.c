@@ -7,7 +7,8 @@
 
 #include "buf.h"
 #include "jwt.h"
-#include "pdssession.h"
+#include "jsonget.h"
+#include "pdsuser.h"
 #include "ttlcache.h"
 
 /* (did, aud, lxm) -> token, until SVCTOKEN_MARGIN seconds before the token's exp. */
@@ -27,36 +28,33 @@ char *svctoken_get(sqlite3 *db, const http_opts *o, const char *did, const char 
 {
 	long long now = (long long)time(NULL);
 	char *key = cache_key(did, aud, lxm), *token = key ? ttlcache_get(&cache, key, now) : NULL;
-	pds_session s = {0};
 	xrpc_error e = {0};
+	json_object *answer = NULL;
 	if (token || !key)
 		goto out;
-	if (!db || pds_session_load(db, did, &s) != 0) {
-		buf_error(err, "no PDS session for %s: log in again (docker login)", did);
+	const char *params[] = {"aud", aud, "lxm", lxm, NULL};
+	pdsuser_call call = {.method = "GET", .nsid = "com.atproto.server.getServiceAuth", .params = params};
+	answer = pdsuser_xrpc(db, o, did, &call, &e);
+	const char *got = jsonget_str(answer, "token");
+	if (!got) {
+		if (answer || e.status != 401)
+			buf_error(err, "getServiceAuth for %s: %s%s%s", did, answer ? "no token in the answer" : e.error ? e.error : "failed",
+				  e.message ? ": " : "", e.message ? e.message : "");
+		else
+			buf_error(err, "no PDS session for %s: log in again", did);
 		goto out;
 	}
-	for (int attempt = 0; attempt < 2 && !token; attempt++) {
-		xrpc_client c = {s.pds, s.access, o};
-		xrpc_error_free(&e);
-		token = xrpc_get_service_auth(&c, aud, lxm, 0, &e);
-		if (!token && (attempt > 0 || !pds_session_expired(&e) || pds_session_refresh(db, o, did, &s) != 0))
-			break;
-	}
-	if (!token) {
-		buf_error(err, "getServiceAuth on %s: %s%s%s", s.pds, e.error ? e.error : "failed", e.message ? ": " : "",
-			  e.message ? e.message : "");
-		goto out;
-	}
+	token = strdup(got);
 	jwt_t t = {0};
 	char *jerr = NULL;
-	long long exp = jwt_decode(token, &t, &jerr) == 0 ? jwt_claim_int(&t, "exp", 0) : 0;
+	long long exp = token && jwt_decode(token, &t, &jerr) == 0 ? jwt_claim_int(&t, "exp", 0) : 0;
 	jwt_free(&t);
 	free(jerr);
 	if (exp > now)
 		ttlcache_put(&cache, key, token, exp - SVCTOKEN_MARGIN, now);
 out:
 	free(key);
-	pds_session_free(&s);
+	json_object_put(answer);
 	xrpc_error_free(&e);
 	return token;
 }

@@ -1,6 +1,6 @@
 /* svctoken.h - service tokens for calling holds on a user's behalf: com.atproto.server.getServiceAuth
- * on the user's PDS with the session kept in the index (registry_logins), refreshed when the PDS says it
- * expired, and cached in memory (per process, all threads) until shortly before the token's exp. */
+ * on the user's PDS with whichever session the index keeps for them (lib/pdsuser: app password, else
+ * OAuth), cached in memory (per process, all threads) until shortly before the token's exp. */
 #ifndef ATCR_SVCTOKEN_H
 #define ATCR_SVCTOKEN_H
 #include <sqlite3.h>

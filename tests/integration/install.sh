@@ -16,6 +16,7 @@ t "every installed file lies under DESTDIR/prefix" '[ -z "$(find "$dest" -type f
 t "lighttpd.conf shipped in the doc dir" '[ -f "$dest$prefix/share/doc/atcr/lighttpd.conf" ]'
 t "apache config shipped in the doc dir" '[ -f "$dest$prefix/share/doc/atcr/atcr.conf" ]'
 t "atcr-jetstream and atcr-hold installed too" '[ -x "$dest$prefix/bin/atcr-jetstream" ] && [ -x "$dest$prefix/bin/atcr-hold" ]'
+t "docker-credential-atcr installed where docker looks for it (PATH)" '[ -x "$dest$prefix/bin/docker-credential-atcr" ]'
 t "the UI's templates and static files under DESTDIR$prefix/share/atcr" \
 	'[ -f "$dest$prefix/share/atcr/templates/layout.html" ] && [ -f "$dest$prefix/share/atcr/templates/settings.html" ] &&
 	 [ -f "$dest$prefix/share/atcr/static/style.css" ] && [ -f "$dest$prefix/share/atcr/static/app.js" ]'
