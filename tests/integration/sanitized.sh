@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# sanitized.sh - the registry, UI and network-indexing suites again, with every program (atcr-appview
-# under lighttpd, atcr-hold, atcr-jetstream) from the ASan+UBSan build (build-san/, made by scripts/test
-# before the integration suites): a memory error or undefined behaviour under real traffic kills the
-# process and fails the suite's checks. Leak reports are off (servers are stopped by signals). TAP output.
+# sanitized.sh - the registry, UI, network-indexing, hold data, quota, gc and device-login suites again,
+# with every program (atcr-appview under lighttpd, atcr-hold, atcr-jetstream, docker-credential-atcr)
+# from the ASan+UBSan build (build-san/, made by scripts/test before the integration suites): a memory
+# error or undefined behaviour under real traffic kills the process and fails the suite's checks. Leak reports are off (servers are stopped by signals). TAP output.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=lib/tap.sh
@@ -14,10 +14,11 @@ if [ ! -f "$san/Makefile" ]; then
 	exit 1
 fi
 make -C "$san" -j"$(nproc)" >/dev/null 2>&1
-t "build-san is up to date with the programs" '[ -x "$san/cgi/atcr-appview" ] && [ -x "$san/cgi/atcr-jetstream" ] && [ -x "$san/hold/atcr-hold" ]'
+t "build-san is up to date with the programs" '[ -x "$san/cgi/atcr-appview" ] && [ -x "$san/cgi/atcr-jetstream" ] && [ -x "$san/hold/atcr-hold" ] &&
+	[ -x "$san/credential-helper/docker-credential-atcr" ]'
 export ATCR_BUILD=$san
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for s in registry ui jetstream; do
+for s in registry ui jetstream userdata quota gc device; do
 	out=$(mktemp)
 	bash "$top/tests/integration/$s.sh" >"$out" 2>&1
 	fold "$s" "$out"
