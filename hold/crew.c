@@ -13,10 +13,11 @@
 #include "recstore.h"
 #include "syntax.h"
 
-/* Ends the transaction of a read-modify-write of a crew record: rc when it commits, else -1. */
-static int end_write(sqlite3 *db, int rc, char **err)
+/* Ends the transaction of a read-modify-write of a crew record, with the repository's commit: rc when
+ * it commits, else -1. */
+static int end_write(const hold_ctx *h, sqlite3 *db, int rc, char **err)
 {
-	if (rc >= 0 && db_exec(db, "COMMIT", err) == 0)
+	if (rc >= 0 && repo_tx_commit(h, db, err) == 0)
 		return rc;
 	char *ignored = NULL;
 	db_exec(db, "ROLLBACK", &ignored);
@@ -49,7 +50,7 @@ int crew_put(const hold_ctx *h, const char *member, const char *role, json_objec
 	int rc = hold_put_record(h, "io.atcr.hold.crew", rkey, rec, NULL, err);
 	json_object_put(rec);
 	json_object_put(old);
-	return end_write(db, rc, err);
+	return end_write(h, db, rc, err);
 }
 
 json_object *crew_get(sqlite3 *db, const char *member)
@@ -88,7 +89,7 @@ int crew_set_tier(const hold_ctx *h, const char *member, const char *tier, char 
 		rc = hold_put_record(h, "io.atcr.hold.crew", rkey, rec, NULL, err) == 0 ? 1 : -1;
 	}
 	json_object_put(rec);
-	return end_write(db, rc, err);
+	return end_write(h, db, rc, err);
 }
 
 int crew_update_tier(fcgi_req *r)
@@ -297,9 +298,12 @@ int cli_crew(hold_ctx *h, int argc, char **argv)
 			fprintf(stderr, "atcr-hold crew rm: %s is the captain\n", argv[1]);
 			return 1;
 		}
-		int rc = crew_remove(db, argv[1]);
+		char *err = NULL;
+		int rc = db_exec(db, "BEGIN IMMEDIATE", &err) == 0 ? crew_remove(db, argv[1]) : -1;
+		rc = end_write(h, db, rc, &err);
 		if (rc <= 0)
-			fprintf(stderr, "atcr-hold crew rm: %s\n", rc == 0 ? "not a crew member" : "database error");
+			fprintf(stderr, "atcr-hold crew rm: %s\n", rc == 0 ? "not a crew member" : err ? err : "database error");
+		free(err);
 		return rc == 1 ? 0 : 1;
 	}
 	if (argc == 3 && strcmp(argv[0], "tier") == 0)

@@ -52,6 +52,8 @@ static const struct db_migration hold_migrations[] = {
 	 "CREATE INDEX manifests_config ON manifests(config);\n"
 	 "CREATE INDEX manifests_user ON manifests(user_did);\n"
 	 "CREATE INDEX layers_digest ON layers(digest);\n"},
+	/* repo.c: the head commit over the records (the MST and commit blocks live in blocks). */
+	{6, "repository commits", recstore_commit_schema_sql},
 };
 
 sqlite3 *hold_db_open(const char *path, char **err)

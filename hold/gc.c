@@ -330,7 +330,8 @@ static gc_verdict judge(const gc_state *g, gc_owner *ow, const char *rkey, const
 
 /* Delete the layer records and the row of a manifest found gone, in one transaction; unless it was
  * pushed again since the owner was first asked (*repushed = 1). *removed: layer records deleted. */
-static int drop_manifest(sqlite3 *db, const char *uri, long long since, long long *removed, int *repushed, char **err)
+static int drop_manifest(const hold_ctx *h, sqlite3 *db, const char *uri, long long since, long long *removed,
+			 int *repushed, char **err)
 {
 	json_object *rkeys = json_object_new_array();
 	int rc = -1;
@@ -370,7 +371,7 @@ static int drop_manifest(sqlite3 *db, const char *uri, long long since, long lon
 		db_fail(db, err, "deleting a manifest row");
 		goto fail;
 	}
-	if (db_exec(db, "COMMIT", err) != 0)
+	if (repo_tx_commit(h, db, err) != 0)
 		goto fail;
 	rc = 0;
 	goto out;
@@ -408,7 +409,7 @@ static void gone(gc_state *g, const gc_owner *ow, const char *uri)
 	long long n = 0;
 	int repushed = 0;
 	char *err = NULL;
-	if (drop_manifest(g->db, uri, ow->since, &n, &repushed, &err) != 0) {
+	if (drop_manifest(g->h, g->db, uri, ow->since, &n, &repushed, &err) != 0) {
 		failed(g, buf_strf("manifest %s: %s", uri, err ? err : "?"));
 		free(err);
 		return;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "blobstore.h"
+#include "cid.h"
 #include "config.h"
 #include "crypto.h"
 #include "fcgi.h"
@@ -106,9 +107,31 @@ int crew_request(fcgi_req *r);        /* requestCrew */
 int crew_update_tier(fcgi_req *r);    /* updateCrewTier */
 int userdata_export(fcgi_req *r);     /* exportUserData */
 int userdata_delete(fcgi_req *r);     /* deleteUserData */
+int sync_latest_commit(fcgi_req *r);  /* com.atproto.sync.getLatestCommit */
+int sync_repo(fcgi_req *r);           /* com.atproto.sync.getRepo (CAR) */
+int sync_record(fcgi_req *r);         /* com.atproto.sync.getRecord (CAR: commit, MST path, record) */
+int sync_repo_status(fcgi_req *r);    /* com.atproto.sync.getRepoStatus */
+int sync_list_repos(fcgi_req *r);     /* com.atproto.sync.listRepos */
+
+/* ---- repo.c: the hold's records as a signed atproto repository. Every write to the records is a
+ * BEGIN IMMEDIATE transaction that ends with repo_tx_commit, so each change has its commit. */
+/* Inside a write transaction: when the records changed since the head commit (or there is none yet),
+ * the MST of all the records, a commit over it signed with h->key (rev a TID after the head's), its
+ * blocks stored and the head moved. 1 committed, 0 the head was current, -1 with *err. */
+int repo_commit(const hold_ctx *h, sqlite3 *db, char **err);
+/* repo_commit, then COMMIT. 0, or -1 with *err (the caller rolls back). */
+int repo_tx_commit(const hold_ctx *h, sqlite3 *db, char **err);
+/* repo_commit in a transaction of its own (start-up: records written before commits existed, or a
+ * database without a commit yet). 1, 0 or -1 with *err, as repo_commit. */
+int repo_update(const hold_ctx *h, char **err);
+/* The commit object before it is signed: {did, version: 3, data, rev, prev: null} (caller puts). */
+struct json_object *repo_unsigned_commit(const char *did, const cid_t *data, const char *rev);
+/* The rev of a commit after one at prev (NULL for the first): a new TID, always greater than prev. */
+void repo_next_rev(const char *prev, char out[14]);
 
 /* ---- records.c: the hold's own records */
-/* Store a record in the hold's repo; 0 ok (CID in *cid if non-NULL, caller frees). */
+/* Store a record in the hold's repo, inside a write transaction that ends with repo_tx_commit; 0 ok
+ * (CID in *cid if non-NULL, caller frees). */
 int hold_put_record(const hold_ctx *h, const char *collection, const char *rkey, struct json_object *record,
 		    char **cid, char **err);
 /* Every record of collection whose string field equals value (compared whole), oldest key first, as
@@ -126,7 +149,8 @@ int crew_put(const hold_ctx *h, const char *member, const char *role, struct jso
 int cli_crew(hold_ctx *h, int argc, char **argv);
 /* member's crew record (caller puts); NULL when member is not crew. */
 struct json_object *crew_get(sqlite3 *db, const char *member);
-/* Delete member's crew record: 1 deleted, 0 absent, -1 on a database error. */
+/* Delete member's crew record, inside a write transaction (repo_tx_commit ends it): 1 deleted, 0 absent,
+ * -1 on a database error. */
 int crew_remove(sqlite3 *db, const char *member);
 /* Set member's crew record's tier (the rest of the record kept): 1 set, 0 member is not crew, -1 with *err. */
 int crew_set_tier(const hold_ctx *h, const char *member, const char *tier, char **err);
@@ -219,8 +243,9 @@ typedef struct {
 	int crew_deleted;     /* never the captain's */
 	long long layers, stats;
 } userdata_erased;
-/* Delete user's crew record (unless user is owner), layer records and stats records, and the record
- * blocks left without a record, in one transaction: 0 with *out, or -1 with *err and nothing deleted. */
-int userdata_erase(sqlite3 *db, const char *owner, const char *user, userdata_erased *out, char **err);
+/* Delete user's crew record (unless user is the captain), layer records and stats records, commit, and
+ * drop the blocks left without a record or the new head, in one transaction: 0 with *out, or -1 with
+ * *err and nothing deleted. */
+int userdata_erase(const hold_ctx *h, sqlite3 *db, const char *user, userdata_erased *out, char **err);
 
 #endif

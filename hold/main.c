@@ -21,10 +21,12 @@
 #define ATCR_VERSION "unknown"
 #endif
 
-/* Write or refresh the captain record from the configuration (deployedAt is kept). */
+/* Write or refresh the captain record from the configuration (deployedAt is kept), with its commit. */
 static int write_captain(const hold_ctx *h, char **err)
 {
 	sqlite3 *db = hold_db(h);
+	if (db_exec(db, "BEGIN IMMEDIATE", err) != 0)
+		return -1;
 	json_object *old = recstore_get(db, "io.atcr.hold.captain", "self", NULL);
 	char now[32];
 	hold_now(now);
@@ -44,7 +46,12 @@ static int write_captain(const hold_ctx *h, char **err)
 		rc = hold_put_record(h, "io.atcr.hold.captain", "self", rec, NULL, err);
 	json_object_put(rec);
 	json_object_put(old);
-	return rc;
+	if (rc == 0 && repo_tx_commit(h, db, err) == 0)
+		return 0;
+	char *ignored = NULL;
+	db_exec(db, "ROLLBACK", &ignored);
+	free(ignored);
+	return -1;
 }
 
 static int ensure_owner_crew(const hold_ctx *h, char **err)
@@ -113,6 +120,12 @@ int hold_init(hold_ctx *h, const config *cfg, char **err)
 	db_close(db);
 	if (!hold_db(h) || write_captain(h, &e) != 0 || ensure_owner_crew(h, &e) != 0) {
 		buf_error(err, "writing the captain and crew records: %s", e ? e : "?");
+		free(e);
+		return -1;
+	}
+	/* Records kept before the hold made commits (or none at all) get their first commit now. */
+	if (repo_update(h, &e) < 0) {
+		buf_error(err, "the repository's commit: %s", e ? e : "?");
 		free(e);
 		return -1;
 	}

@@ -202,7 +202,10 @@ int manifest_notify(fcgi_req *r)
 		hold_xrpc_error(r, created == -1 ? 400 : 500, created == -1 ? "InvalidRequest" : "InternalServerError", err);
 		goto out;
 	}
-	if (db_exec(db, "COMMIT", &err) != 0) {
+	if (repo_tx_commit(h, db, &err) != 0) {
+		char *ignored = NULL;
+		db_exec(db, "ROLLBACK", &ignored);
+		free(ignored);
 		hold_xrpc_error(r, 500, "InternalServerError", err);
 		goto out;
 	}

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "crypto.h"
+#include "db.h"
 #include "encoding.h"
 #include "hold.h"
 #include "log.h"
@@ -68,6 +69,13 @@ json_object *hold_records_where(sqlite3 *db, const char *collection, const char 
 	} while (cursor);
 	free(cursor);
 	return out;
+}
+
+static void rollback(sqlite3 *db)
+{
+	char *ignored = NULL;
+	db_exec(db, "ROLLBACK", &ignored);
+	free(ignored);
 }
 
 /* The repo parameter must name this hold. */
@@ -246,8 +254,20 @@ int records_put(fcgi_req *r)
 		hold_xrpc_error(r, 400, "InvalidRequest", "crew record key must be base32(sha256(member)[:16])");
 		goto out;
 	}
+	sqlite3 *db = hold_db(h);
+	if (!db || db_exec(db, "BEGIN IMMEDIATE", &err) != 0) {
+		hold_xrpc_error(r, 500, "InternalServerError", "database unavailable");
+		goto out;
+	}
 	if (hold_put_record(h, coll, rkey, rec, &cid, &err) != 0) {
+		rollback(db);
 		hold_xrpc_error(r, 400, "InvalidRequest", err);
+		goto out;
+	}
+	if (repo_tx_commit(h, db, &err) != 0) {
+		rollback(db);
+		log_error("putRecord %s/%s: %s", coll, rkey, err);
+		hold_xrpc_error(r, 500, "InternalServerError", "the record could not be committed");
 		goto out;
 	}
 	log_info("crew record %s written by %s", member, caller);
@@ -271,7 +291,8 @@ int records_delete(fcgi_req *r)
 	const hold_ctx *h = r->app;
 	json_object *in = NULL, *o = NULL;
 	const char *coll, *rkey;
-	char *caller = NULL;
+	char *caller = NULL, *err = NULL;
+	sqlite3 *db = hold_db(h);
 	if (crew_write_prelude(r, "com.atproto.repo.deleteRecord", &in, &coll, &rkey, &caller) != 0)
 		goto out;
 	char owner_key[27];
@@ -280,7 +301,11 @@ int records_delete(fcgi_req *r)
 		hold_xrpc_error(r, 400, "InvalidRequest", "the captain's own crew record cannot be deleted");
 		goto out;
 	}
-	if (recstore_delete(hold_db(h), coll, rkey) < 0) {
+	if (!db || db_exec(db, "BEGIN IMMEDIATE", &err) != 0 || recstore_delete(db, coll, rkey) < 0 ||
+	    repo_tx_commit(h, db, &err) != 0) {
+		if (db)
+			rollback(db);
+		log_error("deleteRecord %s/%s: %s", coll, rkey, err ? err : db ? sqlite3_errmsg(db) : "no database");
 		hold_xrpc_error(r, 500, "InternalServerError", "delete failed");
 		goto out;
 	}
@@ -291,5 +316,6 @@ out:
 	json_object_put(in);
 	json_object_put(o);
 	free(caller);
+	free(err);
 	return 0;
 }

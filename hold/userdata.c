@@ -112,8 +112,9 @@ static long long erase_owned(sqlite3 *db, const char *collection, const char *fi
 	return n;
 }
 
-int userdata_erase(sqlite3 *db, const char *owner, const char *user, userdata_erased *out, char **err)
+int userdata_erase(const hold_ctx *h, sqlite3 *db, const char *user, userdata_erased *out, char **err)
 {
+	const char *owner = h->owner;
 	userdata_erased done = {0, 0, 0};
 	if (db_exec(db, "BEGIN IMMEDIATE", err) != 0)
 		return -1;
@@ -131,6 +132,9 @@ int userdata_erase(sqlite3 *db, const char *owner, const char *user, userdata_er
 	if ((done.layers = erase_owned(db, "io.atcr.hold.layer", LAYER_OWNER_FIELD, user, err)) < 0 ||
 	    (done.stats = erase_owned(db, "io.atcr.hold.stats", STATS_OWNER_FIELD, user, err)) < 0 ||
 	    gc_forget_user(db, user, err) < 0)
+		goto fail;
+	/* The new head first: pruning then drops the earlier heads' MST nodes, which name her records. */
+	if (repo_commit(h, db, err) < 0)
 		goto fail;
 	if (recstore_prune(db) < 0) {
 		buf_error(err, "dropping the deleted records' blocks: %s", sqlite3_errmsg(db));
@@ -182,7 +186,7 @@ int userdata_delete(fcgi_req *r)
 	if (!in)
 		goto out;
 	sqlite3 *db = hold_db(h);
-	if (!db || userdata_erase(db, h->owner, caller, &done, &err) != 0) {
+	if (!db || userdata_erase(h, db, caller, &done, &err) != 0) {
 		log_error("deleteUserData for %s: %s", caller, err ? err : "database unavailable");
 		hold_xrpc_error(r, 500, "DeletionFailed", "nothing was deleted: the hold's records could not be changed");
 		goto out;

@@ -213,3 +213,48 @@ void car_free(car_t *car)
 	free(car->bytes);
 	memset(car, 0, sizeof *car);
 }
+
+/* ---- writing */
+
+static int write_varint(buf_t *out, uint64_t v)
+{
+	unsigned char b[10];
+	size_t n = 0;
+	do {
+		b[n] = (unsigned char)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			b[n] |= 0x80;
+		n++;
+	} while (v);
+	return buf_append(out, b, n);
+}
+
+int car_write_header(buf_t *out, const cid_t *roots, size_t nroots)
+{
+	json_object *hdr = json_object_new_object(), *arr = json_object_new_array();
+	buf_t cbor = BUF_INIT;
+	int rc = -1;
+	json_object_object_add(hdr, "version", json_object_new_int(1));
+	json_object_object_add(hdr, "roots", arr);
+	for (size_t i = 0; i < nroots; i++) {
+		char *s = cid_format(&roots[i]);
+		json_object *link = json_object_new_object();
+		json_object_object_add(link, "$link", json_object_new_string(s ? s : ""));
+		json_object_array_add(arr, link);
+		free(s);
+	}
+	if (dagcbor_encode(hdr, &cbor, NULL) == 0 && write_varint(out, cbor.len) == 0 &&
+	    buf_append(out, cbor.data, cbor.len) == 0)
+		rc = 0;
+	buf_free(&cbor);
+	json_object_put(hdr);
+	return rc;
+}
+
+int car_write_block(buf_t *out, const cid_t *cid, const void *data, size_t len)
+{
+	if (write_varint(out, (uint64_t)CID_BYTES + len) < 0 || buf_append(out, cid->bytes, CID_BYTES) < 0)
+		return -1;
+	return len ? buf_append(out, data, len) : 0;
+}

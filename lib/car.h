@@ -1,9 +1,11 @@
 /* car.h - CAR v1 files (a DAG-CBOR header naming root CIDs, then blocks each with its CID), as the
- * firehose's commit blocks and com.atproto.sync.getRepo carry them; every block checked against its CID. */
+ * firehose's commit blocks and com.atproto.sync.getRepo carry them: read with every block checked
+ * against its CID, and written (the hold's getRepo and sync.getRecord). */
 #ifndef ATCR_CAR_H
 #define ATCR_CAR_H
 #include <stddef.h>
 
+#include "buf.h"
 #include "cid.h"
 
 typedef struct {
@@ -31,5 +33,12 @@ const car_block *car_get(const car_t *car, const cid_t *cid);
 
 /* Free what car_parse allocated; safe on a zeroed car_t. */
 void car_free(car_t *car);
+
+/* Writing: the header {version: 1, roots} first, then each block; the bytes accumulate in out.
+ * Both return 0, or -1 when out of memory. */
+int car_write_header(buf_t *out, const cid_t *roots, size_t nroots);
+/* One section: varint(CID length + len), the binary CID, the block's bytes (not checked here: the
+ * caller hashed them). */
+int car_write_block(buf_t *out, const cid_t *cid, const void *data, size_t len);
 
 #endif

@@ -370,6 +370,13 @@ wait "$push_pid"
 first_rc=$?
 t "mid-upload: bytes reached the hold, then kill -9 of the AppView (pids $killed)" '[ "$went" = 1 ] && [ -n "$killed" ]'
 t "the interrupted push failed (exit $first_rc)" '[ "$went" = 1 ] && [ "$first_rc" != 0 ]'
+# lighttpd restarts a dead FastCGI program on a later request, after its backend's disable-time
+back=0
+for _ in $(seq 1 150); do
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$APPVIEW_URL/health")" = 200 ] && { back=1; break; }
+	sleep 0.2
+done
+t "the AppView answers again (lighttpd respawned it: $(appview_pids))" '[ "$back" = 1 ]'
 : >"$tmp/sampling"
 sampler "$tmp/rss-push" &
 sampler_pid=$!

@@ -2,7 +2,8 @@
 # sanitized.sh - the registry, UI, network-indexing, hold data, quota, gc and device-login suites again,
 # with every program (atcr-appview under lighttpd, atcr-hold, atcr-jetstream, docker-credential-atcr)
 # from the ASan+UBSan build (build-san/, made by scripts/test before the integration suites): a memory
-# error or undefined behaviour under real traffic kills the process and fails the suite's checks. Leak reports are off (servers are stopped by signals). TAP output.
+# error or undefined behaviour under real traffic kills the process and fails the suite's checks. Leak
+# reports are off (servers are stopped by signals). TAP output.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=lib/tap.sh

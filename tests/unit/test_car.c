@@ -1,6 +1,7 @@
 /* test_car.c - CAR v1 parsing: the CARs of commits recorded from the reference PDS and a getRepo CAR
  * (firehose/cars.json, roots and blocks as @atproto/repo's readCar reported them), every truncation,
- * corrupted bytes and CIDs, bad varints and headers. */
+ * corrupted bytes and CIDs, bad varints and headers; the writer: what it writes reads back (the recorded
+ * getRepo CAR written again, blocks whose lengths need multi-byte varints, zero and two roots). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -270,6 +271,82 @@ static void hand_made(void)
 	free(err);
 }
 
+/* The writer's header is byte for byte the reference's, and the recorded getRepo CAR written again from
+ * its blocks reads back to the same roots and blocks. */
+static void rewrite(const unsigned char *raw, size_t len)
+{
+	car_t car, again;
+	char *err = NULL;
+	buf_t out = BUF_INIT;
+	if (car_parse(raw, len, &car, &err) != 0) {
+		ok(0, "getRepo parses for the rewrite: %s", err);
+		free(err);
+		return;
+	}
+	ok(car_write_header(&out, car.roots, car.nroots) == 0, "header written");
+	size_t hlen = (size_t)raw[0] + 1; /* a one-byte varint: headers are short */
+	ok(out.len == hlen && memcmp(out.data, raw, hlen) == 0, "the header equals the reference's (%zu bytes)", hlen);
+	for (size_t i = 0; i < car.nblocks; i++)
+		car_write_block(&out, &car.blocks[i].cid, car.blocks[i].data, car.blocks[i].len);
+	is_int(out.len, len, "the same length as the original");
+	ok(car_parse(out.data, out.len, &again, &err) == 0, "the rewritten CAR parses (%s)", err ? err : "");
+	is_int(again.nroots, car.nroots, "same number of roots");
+	ok(again.nroots == car.nroots && cid_equal(&again.roots[0], &car.roots[0]), "same root");
+	size_t same = 0;
+	for (size_t i = 0; i < car.nblocks; i++) {
+		const car_block *b = car_get(&again, &car.blocks[i].cid);
+		same += b && b->len == car.blocks[i].len && memcmp(b->data, car.blocks[i].data, b->len) == 0;
+	}
+	is_int(same, car.nblocks, "every block read back with its bytes");
+	car_free(&car);
+	car_free(&again);
+	buf_free(&out);
+	free(err);
+}
+
+static void written(void)
+{
+	/* Sizes around the varint boundaries (127/128 and 16383/16384 with the CID's 36 bytes). */
+	static const size_t sizes[] = {1, 91, 92, 200, 16347, 16348, 70000};
+	enum { N = sizeof sizes / sizeof *sizes };
+	unsigned char *data[N];
+	cid_t cids[N];
+	buf_t out = BUF_INIT;
+	for (size_t i = 0; i < N; i++) {
+		data[i] = malloc(sizes[i]);
+		for (size_t k = 0; k < sizes[i]; k++)
+			data[i][k] = (unsigned char)(k * 31 + i);
+		cid_of(i % 2 ? CID_CODEC_RAW : CID_CODEC_DAG_CBOR, data[i], sizes[i], &cids[i]);
+	}
+	ok(car_write_header(&out, &cids[2], 2) == 0, "a header with two roots");
+	for (size_t i = 0; i < N; i++)
+		ok(car_write_block(&out, &cids[i], data[i], sizes[i]) == 0, "block of %zu bytes written", sizes[i]);
+	car_t car;
+	char *err = NULL;
+	ok(car_parse(out.data, out.len, &car, &err) == 0, "it parses (%s)", err ? err : "");
+	ok(car.nroots == 2 && cid_equal(&car.roots[0], &cids[2]) && cid_equal(&car.roots[1], &cids[3]), "both roots, in order");
+	is_int(car.nblocks, N, "every block");
+	for (size_t i = 0; i < N; i++) {
+		const car_block *b = car_get(&car, &cids[i]);
+		ok(b && b->len == sizes[i] && memcmp(b->data, data[i], sizes[i]) == 0, "block of %zu bytes read back", sizes[i]);
+	}
+	car_free(&car);
+	/* A corrupted block is caught by the reader: the writer does not hide a wrong CID. */
+	buf_reset(&out);
+	car_write_header(&out, NULL, 0);
+	car_write_block(&out, &cids[1], data[0], sizes[0]);
+	ok(car_parse(out.data, out.len, &car, &err) == -1, "a block written under another CID is refused on reading");
+	car_free(&car);
+	buf_reset(&out);
+	car_write_header(&out, NULL, 0);
+	ok(car_parse(out.data, out.len, &car, &err) == 0 && car.nroots == 0 && car.nblocks == 0, "no roots, no blocks");
+	car_free(&car);
+	for (size_t i = 0; i < N; i++)
+		free(data[i]);
+	buf_free(&out);
+	free(err);
+}
+
 int main(void)
 {
 	size_t len = 0;
@@ -278,8 +355,10 @@ int main(void)
 	if (getrepo) {
 		truncations(getrepo, len);
 		corrupted(getrepo, len);
+		rewrite(getrepo, len);
 	}
 	free(getrepo);
 	hand_made();
+	written();
 	return tap_done();
 }

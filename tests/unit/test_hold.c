@@ -168,12 +168,16 @@ static void is_json(json_object *got, const char *want, const char *name)
 static void userdata(void)
 {
 	char *err = NULL;
+	/* The DID and key sign the commit the erasure makes (repo.c). */
+	hold_ctx hold = {.owner = OWNER, .did = HOLD, .key = crypto_key_generate(CRYPTO_K256)};
 	sqlite3 *db = hold_db_open(":memory:", &err);
 	ok(db != NULL, "hold database with its migrations: %s", err ? err : "ok");
 	free(err);
 	err = NULL;
-	if (!db)
+	if (!db) {
+		crypto_key_free(hold.key);
 		return;
+	}
 	put_crew(db, OWNER, "owner");
 	put_crew(db, ALICE, "write");
 	put_crew(db, BOB, "write");
@@ -223,7 +227,7 @@ static void userdata(void)
 		"CREATE TEMP TRIGGER fail_stats BEFORE DELETE ON main.records WHEN old.collection = 'io.atcr.hold.stats' "
 		"BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
 		&err);
-	int rc = userdata_erase(db, OWNER, ALICE, &done, &err);
+	int rc = userdata_erase(&hold, db, ALICE, &done, &err);
 	ok(rc == -1 && err && strstr(err, "injected failure"), "erase failing at the stats records: -1 (%s)",
 	   err ? err : "no error");
 	free(err);
@@ -238,7 +242,7 @@ static void userdata(void)
 	db_exec(db, "DROP TRIGGER fail_stats", &err);
 
 	ok(count(db, BLOCKS_WITH, "alice-private-app") == 2, "before: two blocks name her repository (two versions)");
-	rc = userdata_erase(db, OWNER, ALICE, &done, &err);
+	rc = userdata_erase(&hold, db, ALICE, &done, &err);
 	ok(rc == 0, "erase alice: %s", err ? err : "ok");
 	ok(done.crew_deleted == 1 && done.layers == 2 && done.stats == 1, "erase alice: crew, 2 layers, 1 stats (%d %lld %lld)",
 	   done.crew_deleted, done.layers, done.stats);
@@ -260,15 +264,16 @@ static void userdata(void)
 	is_int(recstore_count(db, "io.atcr.hold.stats"), 3, "the other stats records stay");
 
 	done = (userdata_erased){9, 9, 9};
-	ok(userdata_erase(db, OWNER, ALICE, &done, &err) == 0 && done.crew_deleted == 0 && done.layers == 0 && done.stats == 0,
+	ok(userdata_erase(&hold, db, ALICE, &done, &err) == 0 && done.crew_deleted == 0 && done.layers == 0 && done.stats == 0,
 	   "erase alice again: zeros");
-	rc = userdata_erase(db, OWNER, OWNER, &done, &err);
+	rc = userdata_erase(&hold, db, OWNER, &done, &err);
 	ok(rc == 0 && done.crew_deleted == 0 && done.layers == 1 && done.stats == 1, "erase the captain: layer and stats records, crew kept (%d %lld %lld)", done.crew_deleted, done.layers, done.stats);
 	crew = crew_get(db, OWNER);
 	ok(crew != NULL, "the captain's crew record stays");
 	json_object_put(crew);
 	free(err);
 	db_close(db);
+	crypto_key_free(hold.key);
 }
 
 int main(void)

@@ -246,10 +246,14 @@ static void accounting(const char *dir, hold_tiers *tiers)
 	db_close(setup);
 	free(err);
 	err = NULL;
-	hold_ctx h = {.owner = OWNER, .db_path = path, .tiers = tiers};
+	/* The DID and key sign the commit each crew change makes (repo.c). */
+	crypto_key *key = crypto_key_generate(CRYPTO_K256);
+	hold_ctx h = {.owner = OWNER, .db_path = path, .tiers = tiers, .did = "did:web:hold.example", .key = key};
 	sqlite3 *db = hold_db(&h);
-	if (!db)
+	if (!db) {
+		crypto_key_free(key);
 		return;
+	}
 	const hold_tier *deckhand = &tiers->tier[0], *bosun = &tiers->tier[1], *qm = &tiers->tier[2];
 
 	/* who is measured, and in which tier */
@@ -358,6 +362,7 @@ static void accounting(const char *dir, hold_tiers *tiers)
 	free(x);
 	free(msg);
 	free(err);
+	crypto_key_free(key);
 }
 
 typedef struct {
