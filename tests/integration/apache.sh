@@ -5,8 +5,10 @@
 # challenge, Basic and Bearer credentials reaching the programs (CGIPassAuth), a skopeo push and pull
 # with identical digests, blob redirects into the hold vhost (X-Sendfile with mod_xsendfile: bytes,
 # HEAD, Range), a chunked PATCH without Content-Length, encoded paths handed on as sent, UI pages,
-# static files served by Apache itself, OCI error JSON, access logs without query strings, and that
-# everything started is stopped again. TAP output.
+# static files served by Apache itself, OCI error JSON, the other clients of clients.sh (a multi-arch
+# index pushed with skopeo --all and one platform pulled; podman pushing a three-layer image with its
+# chunked PATCHes and pulling it back; ctr with a containerd of this suite's own; oras when installed),
+# access logs without query strings, and that everything started is stopped again. TAP output.
 # Ports: ATCR_TEST_APACHE_{APPVIEW,HOLD,PDS,PLC}_PORT (25200 25280 25283 25282). APACHE2 names the
 # binary (/usr/sbin/apache2), its modules come from /usr/lib/apache2/modules. Apache never runs as
 # root: as root, it runs as www-data and the AppView and the hold run in group www-data with umask 007
@@ -17,13 +19,15 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 export ATCR_BUILD=${ATCR_BUILD:-$top/build}
 # shellcheck source=lib/tap.sh
 . "$top/tests/integration/lib/tap.sh"
+# shellcheck source=lib/oci-clients.sh
+. "$top/tests/integration/lib/oci-clients.sh"
 apache2=${APACHE2:-/usr/sbin/apache2}
 modules=/usr/lib/apache2/modules
 port=${ATCR_TEST_APACHE_APPVIEW_PORT:-25200} hold_port=${ATCR_TEST_APACHE_HOLD_PORT:-25280}
 export PDS_PORT=${ATCR_TEST_APACHE_PDS_PORT:-25283} PLC_PORT=${ATCR_TEST_APACHE_PLC_PORT:-25282}
-tmp=$(mktemp -d /tmp/atcr-apache.XXXXXX)
-web=$tmp/apache sock=$tmp/sock
-apache_pid="" appview_pid="" hold_pid=""
+tmp=$(lc_tmpdir atcr-apache) || exit 1
+web=$tmp/apache sock=$tmp/sock out=$tmp/out
+apache_pid="" appview_pid="" hold_pid="" ctd_pid=""
 
 stop_pid() { # stop_pid PID: SIGTERM, up to 10 s to finish, then SIGKILL; reaps it (our child)
 	[ -n "$1" ] || return 0
@@ -34,6 +38,7 @@ stop_pid() { # stop_pid PID: SIGTERM, up to 10 s to finish, then SIGKILL; reaps 
 	wait "$1" 2>/dev/null
 }
 stop_all() {
+	containerd_stop
 	stop_pid "$apache_pid"
 	stop_pid "$appview_pid"
 	stop_pid "$hold_pid"
@@ -42,10 +47,10 @@ stop_all() {
 cleanup() {
 	stop_all
 	if [ -n "${ATCR_TEST_KEEP:-}" ]; then
-		echo "# kept $tmp (logs: apache/logs, appview.log, hold/hold.log)" >&2
+		echo "# kept $tmp (logs: apache/logs, appview.log, hold/hold.log, containerd/log; out)" >&2
 		return
 	fi
-	rm -rf "$tmp"
+	rm_tree "$tmp"
 }
 trap cleanup EXIT
 bail() { echo "# $*"; echo "1..$((n + 1))"; echo "not ok $((n + 1)) - $*"; exit 1; }
@@ -155,6 +160,9 @@ TypesConfig /etc/mime.types
 	AllowOverride None
 	Require all denied
 </Directory>
+# the suite's own log, beside the site's: how each request body came (chunked or with a length)
+LogFormat "%m %U %>s te=%{Transfer-Encoding}i cl=%{Content-Length}i \"%{User-Agent}i\"" framing
+GlobalLog "$web/logs/framing.log" framing
 Define APACHE_LOG_DIR "$web/logs"
 Define ATCR_PORT $port
 Define ATCR_LISTEN 127.0.0.1:$port
@@ -217,7 +225,7 @@ t "GET /v2/ with the Bearer token: 200 {}" '[ "$(st v2ok)" = 200 ] && [ "$(cat "
 images=$tmp/images
 "$top/tests/images/make-images" "$images" >"$tmp/images.txt" 2>"$tmp/images.err"
 BB=$(awk '$1 == "busybox" {print $2}' "$tmp/images.txt")
-creds="$HANDLE:$APP_PASSWORD"
+creds="$HANDLE:$APP_PASSWORD" ALICE="$HANDLE:$APP_PASSWORD"
 t "skopeo push through Apache: $REGISTRY/$name:1.0" \
 	'[ -n "$BB" ] && timeout 300 skopeo copy -q --preserve-digests --dest-tls-verify=false --dest-creds "$creds" \
 		"oci:$images/busybox:latest" "docker://$REGISTRY/$name:1.0" >"$tmp/push.out" 2>&1'
@@ -254,7 +262,9 @@ uloc=$(hdr post Location)
 t "POST starts an upload: 202 and a Location" '[ "$(st post)" = 202 ] && [[ $uloc == /v2/$name/blobs/uploads/* ]]'
 req patch -X PATCH -H "$AUTH" -H "Transfer-Encoding: chunked" -H "Content-Type: application/octet-stream" \
 	--data-binary @"$tmp/blob" "$BASE$uloc"
-t "a chunked PATCH: 202, Range 0-299999" '[ "$(st patch)" = 202 ] && [ "$(hdr patch Range)" = 0-299999 ]'
+t "a chunked PATCH: 202, Range 0-299999 (Apache saw no Content-Length)" \
+	'[ "$(st patch)" = 202 ] && [ "$(hdr patch Range)" = 0-299999 ] &&
+		in_log "$web/logs/framing.log" "^PATCH ${uloc%%\?*} 202 te=chunked cl=- \"curl/"'
 req put -X PUT -H "$AUTH" -H "Content-Length: 0" "$BASE$uloc?digest=$D"
 t "PUT ?digest=: 201 with Docker-Content-Digest" '[ "$(st put)" = 201 ] && [ "$(hdr put Docker-Content-Digest)" = "$D" ]'
 t "the chunked blob reads back through both vhosts" \
@@ -284,6 +294,69 @@ t "/static/style.css served by Apache: the file's bytes, text/css, never asked o
 req nocss "$BASE/static/no-such-file.css"
 t "a missing static file: Apache's own 404" '[ "$(st nocss)" = 404 ] && [ -z "$(hdr nocss X-Request-Id)" ]'
 
+# ---- the other clients of clients.sh, through Apache
+R=$REGISTRY/$HANDLE
+ML=$(awk '$1 == "multilayer" {print $2}' "$tmp/images.txt")
+MA=$(awk '$1 == "multiarch" {print $2}' "$tmp/images.txt")
+MA_ARM=$(sed -n 's/^multiarch .*, arm64 \(sha256:[0-9a-f]*\))$/\1/p' "$tmp/images.txt")
+same_blobs_of() { # same_blobs_of LAYOUT MANIFEST DIR: DIR holds that manifest, its config and layers, as in LAYOUT
+	local want got f
+	want=$( (echo "${2#sha256:}"; jq -r '.config.digest, .layers[].digest' "$images/$1/blobs/sha256/${2#sha256:}" |
+		sed 's/^sha256://') | sort)
+	got=$(ls "$3/blobs/sha256" | sort)
+	[ -n "$want" ] && [ "$want" = "$got" ] || return 1
+	for f in $got; do cmp -s "$3/blobs/sha256/$f" "$images/$1/blobs/sha256/$f" || return 1; done
+}
+t "skopeo push --all of a multi-arch index: $R/multiarch:1.0" \
+	'[ -n "$MA" ] && timeout 300 skopeo copy -q --all --preserve-digests --dest-tls-verify=false --dest-creds "$creds" \
+		"oci:$images/multiarch:latest" "docker://$R/multiarch:1.0" >"$out" 2>&1 && [ "$(raw_digest "$R/multiarch:1.0")" = "$MA" ]'
+t "skopeo pull of one platform (linux/arm64/v8): its manifest digest, only its blobs, identical" \
+	'[ -n "$MA_ARM" ] && timeout 300 skopeo --override-arch arm64 --override-variant v8 copy -q --src-tls-verify=false \
+		--src-creds "$creds" "docker://$R/multiarch:1.0" "oci:$tmp/p-arm:latest" >"$out" 2>&1 &&
+		[ "$(layout_digest "$tmp/p-arm")" = "$MA_ARM" ] && same_blobs_of multiarch "$MA_ARM" "$tmp/p-arm"'
+
+# podman stores layers uncompressed and compresses them anew on push: blobs this registry has never
+# seen, uploaded with POST, chunked PATCH (no Content-Length), PUT.
+podman_init
+"${P[@]}" pull -q "oci:$images/multilayer:latest" >"$tmp/podman-id" 2>"$out"
+ml_id=$(cat "$tmp/podman-id")
+t "podman push of the three-layer image: $R/podman:ml" \
+	'[ -n "$ml_id" ] && podman_push "$ml_id" "$R/podman:ml" && [ "$(raw_digest "$R/podman:ml")" = "$(cat "$tmp/podman-digest")" ] &&
+		[ "$(skopeo inspect --raw --tls-verify=false --creds "$creds" "docker://$R/podman:ml" | jq ".layers | length")" = 3 ]'
+pm_digest=$(cat "$tmp/podman-digest" 2>/dev/null)
+t "podman's PATCHes went through Apache chunked (no Content-Length): 202" \
+	'in_log "$web/logs/framing.log" "^PATCH /v2/$HANDLE/podman/blobs/uploads/[^ ]* 202 te=chunked cl=- \"containers/"'
+"${P[@]}" rmi -af >/dev/null 2>&1
+t "podman pull $R/podman:ml: the same image id and manifest digest" \
+	'timeout 300 "${P[@]}" pull -q --tls-verify=false --creds "$creds" "$R/podman:ml" >"$tmp/podman-id" 2>"$out" &&
+		[ "$(cat "$tmp/podman-id")" = "$ml_id" ] && [ -n "$pm_digest" ] &&
+		[ "$("${P[@]}" image inspect --format "{{.Digest}}" "$R/podman:ml" 2>"$out")" = "$pm_digest" ]'
+
+# ctr: containerd's token request is a POST form (grant_type=password), and it uploads with a monolithic PUT
+t "containerd of this suite's own is up (root, state and socket below $tmp)" 'containerd_start'
+ctr_import "$images/multilayer" src/multilayer
+t "ctr push of the three-layer image: $R/ctr:1, the digest the layout has" \
+	'timeout 300 "${C[@]}" images push --plain-http --user "$creds" "$R/ctr:1" src/multilayer:latest >"$out" 2>&1 &&
+		[ "$(raw_digest "$R/ctr:1")" = "$ML" ]'
+t "ctr's POST /auth/token went through Apache: 200" 'in_log "$web/logs/atcr-access.log" "\"POST /auth/token HTTP/1.1\" 200 .*containerd/"'
+"${C[@]}" images rm --sync src/multilayer:latest >/dev/null 2>&1
+t "ctr pull $R/ctr:1 into an emptied content store: the same digest, every layer's bytes" \
+	'[ -z "$("${C[@]}" content ls -q)" ] && [ "$(ctr_pull "$R/ctr:1")" = "$ML" ] &&
+		ctr_layers_ok "$images/multilayer/blobs/sha256/${ML#sha256:}"'
+t "ctr's layers came from the hold vhost (getBlob 200 to containerd)" \
+	'in_log "$web/logs/atcr-hold-access.log" "\"GET /xrpc/com.atproto.sync.getBlob HTTP/1.1\" 200 .*containerd/"'
+
+# oras (when installed): an artifact, a signature attached to it (the referrers API), pull
+if command -v oras >/dev/null; then
+	oras_init
+	t "oras push of an artifact: $R/oras:v1, the digest oras reports" \
+		'oras_push "$R/oras:v1" && [ "$(raw_digest "$R/oras:v1")" = "$(cat "$tmp/oras-digest")" ]'
+	t "oras attach a signature; oras discover lists it (referrers)" \
+		'oras_attach "$R/oras:v1" && timeout 60 oras discover "${O[@]}" --format json "$R/oras:v1" 2>"$out" |
+			jq -e --arg d "$(cat "$tmp/oras-digest")" "[.manifests[] | select(.digest == \$d)] | length == 1" >/dev/null'
+	t "oras pull: the file comes back identical" 'oras_pull "$R/oras:v1"'
+fi
+
 # ---- logs
 t "the access logs carry the requests but no query strings (tokens, OAuth codes)" \
 	'in_log "$web/logs/atcr-access.log" "\"GET /v2/$name/blobs/$layer HTTP/1.1\" 307" &&
@@ -291,9 +364,11 @@ t "the access logs carry the requests but no query strings (tokens, OAuth codes)
 		! grep -q "?" "$web/logs/atcr-access.log" "$web/logs/atcr-hold-access.log"'
 
 # ---- stop: every process by its PID, and nothing of it remains
+ctd_was=$ctd_pid
 stop_all
-t "stopped: Apache, the AppView, the hold and the PDS are gone, the ports closed" \
+t "stopped: Apache, the AppView, the hold, containerd and the PDS are gone, the ports closed" \
 	'! kill -0 "$apache_pid" 2>/dev/null && ! kill -0 "$appview_pid" 2>/dev/null && ! kill -0 "$hold_pid" 2>/dev/null &&
+		[ -n "$ctd_was" ] && ! kill -0 "$ctd_was" 2>/dev/null && [ ! -S "$tmp/containerd/containerd.sock" ] &&
 		[ ! -f "$tmp/pds/pds.pid" ] && ! curl -s -o /dev/null --max-time 2 "$BASE/health" &&
 		! curl -s -o /dev/null --max-time 2 "$HOLD_URL/xrpc/_health" && ! pgrep -f "$web/httpd.conf" >/dev/null'
 apache_pid="" appview_pid="" hold_pid=""

@@ -13,27 +13,21 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 export ATCR_BUILD=${ATCR_BUILD:-$top/build}
 # shellcheck source=lib/tap.sh
 . "$top/tests/integration/lib/tap.sh"
-# podman names images loaded from an oci: layout after its path, and image names are lower case.
-d=$(mktemp -d /tmp/atcr-clients.XXXXXX)
-tmp=${d,,}
-[ "$tmp" = "$d" ] || mv -T "$d" "$tmp" || exit 1
+# shellcheck source=lib/oci-clients.sh
+. "$top/tests/integration/lib/oci-clients.sh"
+tmp=$(lc_tmpdir atcr-clients) || exit 1
 stack=$tmp/stack images=$tmp/images
 ctd_pid="" sampler_pid=""
 cleanup() {
 	rm -f "$tmp/sampling"
 	[ -n "$sampler_pid" ] && wait "$sampler_pid" 2>/dev/null
-	if [ -n "$ctd_pid" ] && kill -TERM "$ctd_pid" 2>/dev/null; then
-		for _ in $(seq 1 100); do kill -0 "$ctd_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$ctd_pid" 2>/dev/null
-	fi
+	containerd_stop
 	"$top/tests/peers/stop-stack" "$stack" >/dev/null
 	if [ -n "${ATCR_TEST_KEEP:-}" ]; then
 		echo "# kept $tmp (logs: stack/lighttpd/logs, stack/appview.log, stack/hold/hold.log, out)" >&2
 		return
 	fi
-	# podman's vfs storage and containerd's snapshots hold read-only directories
-	chmod -R u+w "$tmp" 2>/dev/null
-	rm -rf "$tmp"
+	rm_tree "$tmp"
 }
 trap cleanup EXIT
 
@@ -78,12 +72,6 @@ pull() { # pull REF DIR [skopeo options...]: skopeo copy docker://REF -> oci:DIR
 	rm -rf "$dir"
 	timeout 600 skopeo copy -q --src-tls-verify=false --src-creds "$ALICE" "$@" "docker://$ref" "oci:$dir:latest" >"$out" 2>&1
 }
-raw_digest() { # raw_digest REF: sha256 of the manifest bytes the registry serves (skopeo inspect --raw)
-	local m
-	m=$(timeout 120 skopeo inspect --raw --tls-verify=false --creds "$ALICE" "docker://$1" 2>"$out") || return 1
-	printf '%s' "$m" | sha256sum | sed 's/^\([0-9a-f]*\).*/sha256:\1/'
-}
-layout_digest() { jq -r '.manifests[0].digest' "$1/index.json"; }
 same_blobs() { diff -r "$images/$1/blobs" "$2/blobs" >/dev/null; }
 service=$(curl -s -D - -o /dev/null "$APPVIEW_URL/v2/" | sed -n 's/^WWW-Authenticate:.*service="\([^"]*\)".*/\1/ip' | tr -d '\r')
 token() { # token SCOPE [CREDS] -> a registry token (empty when refused)
@@ -233,9 +221,7 @@ t "bob's record is in bob's PDS repo, with the hold" \
 	'[ -n "$BOB_DID" ] && records io.atcr.manifest "$BOB_DID" && [ "$(manifest_rec app "$BB" | jq -r .value.holdDid)" = "$HOLD_DID" ]'
 
 # ---- podman (root, private storage)
-mkdir -p "$tmp/podman/tmp"
-P=(podman --root "$tmp/podman/root" --runroot "$tmp/podman/run" --storage-driver vfs --events-backend file
-	--cgroup-manager cgroupfs --tmpdir "$tmp/podman/tmp")
+podman_init
 # podman recompresses layers on push: a layer the registry has never seen makes it upload (POST, then
 # PATCH with a chunked body, then PUT) where known layers would be mounted from another repository.
 mkdir -p "$tmp/podman/layer/etc"
@@ -244,19 +230,14 @@ tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$tmp/podman/l
 pm_id=$("${P[@]}" import -q "$tmp/podman/layer.tar" localhost/imported:1 2>"$out")
 pm_id=${pm_id#sha256:}
 t "podman imports a one-layer image" '[ -n "$pm_id" ]'
-podman_push() { # podman_push IMAGE NAME:TAG: push with a digest file ($tmp/podman-digest)
-	rm -f "$tmp/podman-digest"
-	timeout 300 "${P[@]}" push -q --tls-verify=false --creds "$ALICE" --digestfile "$tmp/podman-digest" "$1" \
-		"docker://$R/$2" >"$out" 2>&1
-}
-t "podman push $R/podman:1" 'podman_push "$pm_id" podman:1'
+t "podman push $R/podman:1" 'podman_push "$pm_id" "$R/podman:1"'
 pm_digest=$(cat "$tmp/podman-digest" 2>/dev/null)
 t "podman's pushed digest is what the registry serves" '[ -n "$pm_digest" ] && [ "$(raw_digest "$R/podman:1")" = "$pm_digest" ] && [ "$(head_digest "$HANDLE/podman" 1)" = "$pm_digest" ]'
 t "podman's chunked PATCH uploads were accepted (202)" 'in_log "\"PATCH /v2/$HANDLE/podman/blobs/uploads/[^\"]*\" 202 .*containers/"'
 "${P[@]}" pull -q "oci:$images/multilayer:latest" >"$tmp/podman-id" 2>"$out"
 ml_id=$(cat "$tmp/podman-id")
 t "podman push of the multilayer image (its layers mounted or uploaded): $R/podman:ml" \
-	'[ -n "$ml_id" ] && podman_push "$ml_id" podman:ml && [ "$(raw_digest "$R/podman:ml")" = "$(cat "$tmp/podman-digest")" ]'
+	'[ -n "$ml_id" ] && podman_push "$ml_id" "$R/podman:ml" && [ "$(raw_digest "$R/podman:ml")" = "$(cat "$tmp/podman-digest")" ]'
 "${P[@]}" rmi -af >/dev/null 2>&1
 t "podman pull $R/podman:1: the same image id" \
 	'timeout 300 "${P[@]}" pull -q --tls-verify=false --creds "$ALICE" "$R/podman:1" >"$tmp/podman-id" 2>"$out" && [ "$(cat "$tmp/podman-id")" = "$pm_id" ]'
@@ -267,46 +248,17 @@ t "podman pull of the skopeo-pushed index picks linux/amd64" \
 	'timeout 300 "${P[@]}" pull -q --tls-verify=false --creds "$ALICE" --arch amd64 "$R/multiarch:1.0" >"$tmp/podman-id" 2>"$out" && [ "sha256:$(cat "$tmp/podman-id")" = "$amd_config" ]'
 
 # ---- ctr, with a containerd of our own
-mkdir -p "$tmp/containerd"
-cat >"$tmp/containerd/config.toml" <<TOML
-version = 2
-root = "$tmp/containerd/root"
-state = "$tmp/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$tmp/containerd/containerd.sock"
-[ttrpc]
-  address = "$tmp/containerd/containerd.sock.ttrpc"
-TOML
-containerd --config "$tmp/containerd/config.toml" --root "$tmp/containerd/root" --state "$tmp/containerd/state" \
-	--address "$tmp/containerd/containerd.sock" </dev/null >"$tmp/containerd/log" 2>&1 &
-ctd_pid=$!
-C=(ctr --address "$tmp/containerd/containerd.sock" -n atcr-test)
-for _ in $(seq 1 100); do "${C[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+containerd_start
 t "containerd is up (private root, state and socket)" '"${C[@]}" version >/dev/null 2>&1'
-tar -C "$images/multilayer" -cf "$tmp/multilayer.tar" .
-"${C[@]}" images import --no-unpack --base-name src/multilayer "$tmp/multilayer.tar" >"$out" 2>&1
+ctr_import "$images/multilayer" src/multilayer
 t "ctr push by handle: $R/ctr:1" \
 	'timeout 300 "${C[@]}" images push --plain-http --user "$ALICE" "$R/ctr:1" src/multilayer:latest >"$out" 2>&1'
 t "ctr push: the registry serves the digest pushed" '[ "$(raw_digest "$R/ctr:1")" = "$ML" ]'
 t "ctr logs in with the DID as user name: $R/ctrdid:1" \
 	'timeout 300 "${C[@]}" images push --plain-http --user "$DID:$APP_PASSWORD" "$R/ctrdid:1" src/multilayer:latest >"$out" 2>&1 && [ "$(head_digest "$HANDLE/ctrdid" 1)" = "$ML" ]'
 "${C[@]}" images rm src/multilayer:latest >/dev/null 2>&1
-ctr_pull() { # ctr_pull REF [options]: pull (unpacked with the native snapshotter), print the target digest
-	local ref=$1
-	shift
-	"${C[@]}" images rm "$ref" >/dev/null 2>&1
-	timeout 300 "${C[@]}" images pull --plain-http --user "$ALICE" --snapshotter native "$@" "$ref" >"$out" 2>&1 &&
-		"${C[@]}" images ls | awk -v r="$ref" '$1 == r {print $3}'
-}
 t "ctr pull by handle: the same digest" '[ "$(ctr_pull "$R/ctr:1")" = "$ML" ]'
-ctr_layers_ok() { # every layer of the multilayer image, read back from containerd's content store, hashes right
-	local l
-	for l in $(jq -r ".layers[].digest" "$images/multilayer/blobs/sha256/${ML#sha256:}"); do
-		[ "sha256:$("${C[@]}" content get "$l" | sha256sum | cut -d" " -f1)" = "$l" ] || return 1
-	done
-}
-t "ctr pull: every layer's bytes hash to its digest" 'ctr_layers_ok'
+t "ctr pull: every layer's bytes hash to its digest" 'ctr_layers_ok "$images/multilayer/blobs/sha256/${ML#sha256:}"'
 t "ctr pull of skopeo's push (multi:1.0)" '[ "$(ctr_pull "$R/multi:1.0")" = "$ML" ]'
 t "ctr pull --all-platforms of the index" '[ "$(ctr_pull "$R/multiarch:1.0" --all-platforms)" = "$MA" ]'
 # an artifact has nothing to unpack: fetch its content only
@@ -317,22 +269,16 @@ t "ctr with a wrong password fails, unauthorized" \
 
 # ---- oras (Debian trixie's package, when installed)
 if command -v oras >/dev/null; then
-	mkdir -p "$tmp/oras/in" "$tmp/oras/out"
-	printf 'hello from oras\n' >"$tmp/oras/in/hello.txt"
-	printf 'a stand-in signature\n' >"$tmp/oras/in/sig.txt"
-	O=(--plain-http -u "$HANDLE" -p "$APP_PASSWORD")
-	t "oras push an artifact: $R/oras:v1" \
-		'(cd "$tmp/oras/in" && timeout 120 oras push "${O[@]}" --artifact-type application/vnd.example.file.v1 "$R/oras:v1" hello.txt:text/plain) >"$out" 2>&1'
-	oras_md=$(sed -n 's/^Digest: *//p' "$out")
+	oras_init
+	t "oras push an artifact: $R/oras:v1" 'oras_push "$R/oras:v1"'
+	oras_md=$(cat "$tmp/oras-digest" 2>/dev/null)
 	t "oras: the registry serves the digest pushed" '[ -n "$oras_md" ] && [ "$(raw_digest "$R/oras:v1")" = "$oras_md" ]'
-	t "oras attach a signature to it" \
-		'(cd "$tmp/oras/in" && timeout 120 oras attach "${O[@]}" --artifact-type application/vnd.example.sig.v1 "$R/oras:v1" sig.txt:text/plain) >"$out" 2>&1'
-	sig_md=$(sed -n 's/^Digest: *//p' "$out")
+	t "oras attach a signature to it" 'oras_attach "$R/oras:v1"'
+	sig_md=$(cat "$tmp/oras-digest" 2>/dev/null)
 	t "oras discover lists the signature" \
 		'[ -n "$sig_md" ] && timeout 60 oras discover "${O[@]}" --format json "$R/oras:v1" 2>"$out" | jq -e --arg d "$sig_md" "[.manifests[] | select(.digest == \$d and .artifactType == \"application/vnd.example.sig.v1\")] | length == 1" >/dev/null'
 	t "oras discover used the referrers API (200)" 'in_log "\"GET /v2/$HANDLE/oras/referrers/$oras_md[^\"]*\" 200 .*oras/"'
-	t "oras pull: the file comes back identical" \
-		'(cd "$tmp/oras/out" && timeout 120 oras pull "${O[@]}" "$R/oras:v1") >"$out" 2>&1 && cmp -s "$tmp/oras/in/hello.txt" "$tmp/oras/out/hello.txt"'
+	t "oras pull: the file comes back identical" 'oras_pull "$R/oras:v1"'
 fi
 
 # ---- a big layer: kill -9 of the AppView mid-upload, the client's retry, the AppView's memory
