@@ -69,6 +69,12 @@ int blobs_get(reg_req *q)
 		registry_challenge(q, REGTOKEN_PULL);
 		goto out;
 	}
+	/* A pusher not yet crew of a private push hold may not read it: for them the blob is not there,
+	 * so the client uploads it, and the upload joins an allowAllCrew hold (or is refused, clearly). */
+	if (found == HOLD_REFUSED && pushing) {
+		log_info("blob %s on %s: %s may not read it yet: answered as unknown to the push", digest, hold_did, q->subject);
+		found = 0;
+	}
 	if (found < 0) {
 		log_info("blob %s on %s for %s: %s", digest, hold_did, *q->subject ? q->subject : "anonymous", err);
 		registry_fail(q, found == HOLD_REFUSED ? OCI_DENIED : REG_INTERNAL,

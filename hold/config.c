@@ -4,7 +4,8 @@
 const cfg_option hold_options[] = {
 	{"server.public_url", CFG_STRING, "http://localhost:8080",
 	 "Public URL of this hold. Its did:web is derived from it (did:web:localhost%3A8080 for the\n"
-	 "default; the reference PDS only accepts ports on localhost)."},
+	 "default; the reference PDS only accepts ports on localhost). A did:plc hold publishes it\n"
+	 "in its PLC document (and updates the document when it changes)."},
 	{"server.listen", CFG_STRING, "127.0.0.1:9080",
 	 "FastCGI socket the web server connects to: \"host:port\" or a unix socket path;\n"
 	 "empty = the socket on fd 0 (spawn-fcgi)."},
@@ -25,6 +26,19 @@ const cfg_option hold_options[] = {
 	{"hold.region", CFG_STRING, "", "Optional region shown in the captain record."},
 	{"hold.key_path", CFG_STRING, "/var/lib/atcr-hold/signing.key",
 	 "The hold's K-256 signing key (PEM, created mode 0600 on first start)."},
+	{"hold.did_method", CFG_STRING, "web",
+	 "The hold's identity: web (did:web from server.public_url, its document served at\n"
+	 "/.well-known/did.json) or plc (a did:plc registered with hold.plc_url on first start and kept\n"
+	 "in the database; each `serve` compares the PLC document with server.public_url and the\n"
+	 "signing key and posts an update when they differ, e.g. after moving the hold). Changing it\n"
+	 "gives the hold another DID: users whose profile names the old one must choose the hold again."},
+	{"hold.plc_url", CFG_STRING, "https://plc.directory",
+	 "did:plc: the PLC directory the hold registers with and updates (identity.plc_url is the one\n"
+	 "it resolves its callers' DIDs with; usually the same)."},
+	{"hold.rotation_key_path", CFG_STRING, "/var/lib/atcr-hold/rotation.key",
+	 "did:plc: the K-256 rotation key (PEM, created mode 0600 on first start) that signs the\n"
+	 "hold's PLC operations; whoever has it controls the DID. Another file than hold.key_path;\n"
+	 "keep a copy offline: without it the DID can no longer be updated."},
 	{"storage.driver", CFG_STRING, "filesystem", "Blob storage driver: filesystem."},
 	{"storage.root", CFG_STRING, "/var/lib/atcr-hold/blobs",
 	 "Filesystem driver: root directory. The web server's X-Sendfile docroot must include it."},

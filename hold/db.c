@@ -54,6 +54,16 @@ static const struct db_migration hold_migrations[] = {
 	 "CREATE INDEX layers_digest ON layers(digest);\n"},
 	/* repo.c: the head commit over the records (the MST and commit blocks live in blocks). */
 	{6, "repository commits", recstore_commit_schema_sql},
+	{7, "did:plc identity",
+	 /* plc.c: the hold's did:plc and its signed genesis, kept before it is posted so that a start-up
+	  * that fails after the POST sends the same operation again instead of making another DID. */
+	 "CREATE TABLE plc_identity (\n"
+	 "  id INTEGER PRIMARY KEY CHECK (id = 1),  -- one row\n"
+	 "  did TEXT NOT NULL,\n"
+	 "  genesis TEXT NOT NULL,                 -- the signed genesis operation (JSON)\n"
+	 "  registered INTEGER NOT NULL,           -- 1 once a PLC directory took the genesis\n"
+	 "  created_at INTEGER NOT NULL            -- unix seconds\n"
+	 ");\n"},
 };
 
 sqlite3 *hold_db_open(const char *path, char **err)

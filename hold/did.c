@@ -1,4 +1,5 @@
-/* did.c - the hold's identity: did:web from its public URL, /.well-known/did.json and atproto-did. */
+/* did.c - the hold's identity: did:web from its public URL, /.well-known/did.json and atproto-did.
+ * (A did:plc hold's document lives in the PLC directory: plc.c.) */
 #include <ctype.h>
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -74,6 +75,14 @@ json_object *did_document(const hold_ctx *h)
 
 int did_json(fcgi_req *r)
 {
+	const hold_ctx *h = r->app;
+	if (h->did_plc) {
+		/* Serving a copy here would only be a second, unauthenticated answer that can disagree. */
+		char *msg = buf_strf("this hold is %s: its DID document is in the PLC directory", h->did);
+		hold_xrpc_error(r, 404, "NotFound", msg ? msg : "this hold's DID document is in the PLC directory");
+		free(msg);
+		return 0;
+	}
 	json_object *doc = did_document(r->app);
 	fcgi_add_header(r, "Access-Control-Allow-Origin", "*");
 	int rc = fcgi_send_json(r, 200, doc);

@@ -19,7 +19,9 @@
 /* Read-only after start-up; every request sees it as r->app. */
 typedef struct {
 	const config *cfg;
-	char *did;            /* did:web:localhost%3A8080 */
+	char *did;            /* did:web:localhost%3A8080, or the stored did:plc (hold.did_method) */
+	int did_plc;          /* hold.did_method is plc: the document lives in the PLC directory */
+	crypto_key *rotation_key; /* did:plc only: the K-256 key that signs PLC operations */
 	char *public_url;     /* http://localhost:8080, no trailing slash */
 	crypto_key *key;      /* the hold's K-256 signing key */
 	char *multikey;       /* its public Multikey */
@@ -41,8 +43,8 @@ sqlite3 *hold_db_open(const char *path, char **err);
 /* The hold's identity resolver bound to this thread's database connection. */
 identity_ctx hold_identity(const hold_ctx *h);
 
-/* Start-up: derive the DID, load or create the key, write the captain and the owner's crew record.
- * 0 ok, -1 with *err. */
+/* Start-up: derive the DID (did:web) or load it, registering it on first start (did:plc: plc_identity),
+ * load or create the key, write the captain and the owner's crew record. 0 ok, -1 with *err. */
 int hold_init(hold_ctx *h, const config *cfg, char **err);
 void hold_release(hold_ctx *h);
 /* The did:web of a public URL ("http://localhost:8080" -> "did:web:localhost%3A8080"); NULL if unusable. */
@@ -80,6 +82,38 @@ int hold_xrpc_error(fcgi_req *r, int status, const char *error, const char *mess
 int hold_reply(fcgi_req *r, ...) __attribute__((sentinel));
 /* Parse a JSON object body (up to max bytes); NULL after answering with an XRPC error. */
 struct json_object *hold_read_json(fcgi_req *r, size_t max);
+
+/* ---- plc.c: the did:plc identity (hold.did_method: plc). Operations are JSON objects of the did:plc
+ * method; their signature covers the DAG-CBOR of the operation without "sig". */
+/* The unsigned operation {type: plc_operation, rotationKeys: [rotation_key], verificationMethods:
+ * {atproto: signing_key}, alsoKnownAs: [], services: {atproto_pds: {AtprotoPersonalDataServer, endpoint}},
+ * prev} (keys as did:key; prev NULL for a genesis). Caller puts. */
+struct json_object *plc_unsigned_op(const char *rotation_key, const char *signing_key, const char *endpoint,
+				    const char *prev);
+/* Sign op in place with the rotation key: "sig" = base64url of the low-S K-256 signature. 0, or -1 with *err. */
+int plc_sign_op(const crypto_key *rotation, struct json_object *op, char **err);
+/* 1 when op's "sig" is a valid signature by did_key (a did:key), else 0. */
+int plc_verify_op(const struct json_object *op, const char *did_key);
+/* The DID a signed genesis operation makes: "did:plc:" + the first 24 characters of the base32 of the
+ * SHA-256 of its DAG-CBOR. Caller frees; NULL with *err. */
+char *plc_did_for_genesis(const struct json_object *genesis, char **err);
+/* The CID (dag-cbor, sha-256) of a signed operation: the next operation's prev. Caller frees; NULL with *err. */
+char *plc_op_cid(const struct json_object *op, char **err);
+/* The unsigned update after last (the DID's last signed operation) that points the DID at endpoint and
+ * signing_key, everything else kept, prev = last's CID; refused when last is not a plc_operation (a
+ * tombstone) or rotation_key is not one of its rotationKeys. Caller puts; NULL with *err. */
+struct json_object *plc_update_op(const struct json_object *last, const char *rotation_key, const char *signing_key,
+				  const char *endpoint, char **err);
+/* Start-up: load or create hold.rotation_key_path, then the stored DID, or on first start a genesis for
+ * h->public_url and h->key, kept in the database and posted to hold.plc_url (a genesis the directory has
+ * not taken yet is posted again). Sets h->did. 0, or -1 with *err. */
+int plc_identity(hold_ctx *h, char **err);
+/* The did:plc kept in the hold's database (registered or not), or NULL. Caller frees. */
+char *plc_stored_did(sqlite3 *db);
+/* serve: compare the directory's document with the configuration and, when the endpoint or the signing
+ * key differ, post an update signed with the rotation key. 0 current or updated; 1 the directory is
+ * unavailable (no answer, 5xx: *err, try at the next start); -1 with *err. */
+int plc_sync(hold_ctx *h, char **err);
 
 /* did.c: the hold's DID document (caller puts). */
 struct json_object *did_document(const hold_ctx *h);

@@ -78,9 +78,19 @@ int hold_init(hold_ctx *h, const config *cfg, char **err)
 	while (n > 0 && url[n - 1] == '/')
 		n--;
 	h->public_url = strndup(url, n);
-	h->did = hold_did_from_url(h->public_url);
-	if (!h->did)
-		return buf_error(err, "server.public_url cannot be a did:web (scheme://host[:port] only): %s", url);
+	const char *method = config_str(cfg, "hold.did_method");
+	if (strcmp(method, "plc") == 0)
+		h->did_plc = 1;
+	else if (strcmp(method, "web") != 0)
+		return buf_error(err, "hold.did_method must be web or plc: %s", method);
+	/* did:plc holds too answer at the root of their URL, as a did:web would. */
+	char *web = hold_did_from_url(h->public_url);
+	if (!web)
+		return buf_error(err, "server.public_url must be http(s)://host[:port], without a path: %s", url);
+	if (h->did_plc)
+		free(web);
+	else
+		h->did = web;
 	const char *owner = config_str(cfg, "hold.owner");
 	if (!syntax_did_ok(owner))
 		return buf_error(err, "hold.owner must be the owner's DID (HOLD_HOLD_OWNER): %s", *owner ? owner : "(empty)");
@@ -118,6 +128,16 @@ int hold_init(hold_ctx *h, const config *cfg, char **err)
 		return -1;
 	}
 	db_close(db);
+	if (h->did_plc && plc_identity(h, &e) != 0) {
+		buf_error(err, "did:plc: %s", e ? e : "?");
+		free(e);
+		return -1;
+	}
+	char *plc = h->did_plc || !hold_db(h) ? NULL : plc_stored_did(hold_db(h));
+	if (plc) /* not fatal: going back to did:web may be what the operator wants */
+		log_warn("hold.did_method is web, but this hold registered %s: serving as %s; users whose "
+			 "profile names %s must choose the hold again", plc, h->did, plc);
+	free(plc);
 	if (!hold_db(h) || write_captain(h, &e) != 0 || ensure_owner_crew(h, &e) != 0) {
 		buf_error(err, "writing the captain and crew records: %s", e ? e : "?");
 		free(e);
@@ -139,6 +159,7 @@ void hold_release(hold_ctx *h)
 	free(h->owner);
 	free(h->multikey);
 	crypto_key_free(h->key);
+	crypto_key_free(h->rotation_key);
 	tiers_free(h->tiers);
 	if (h->blobs)
 		bs_close(h->blobs);
@@ -168,6 +189,21 @@ static int serve(hold_ctx *h)
 {
 	char *err = NULL;
 	pthread_t t;
+	if (h->did_plc) {
+		/* The directory must say where the hold is now and which key signs for it: each start
+		 * repairs a document the operator's move (or a new signing key) left behind. */
+		int rc = plc_sync(h, &err);
+		if (rc < 0) {
+			log_error("did:plc: %s", err ? err : "?");
+			fprintf(stderr, "atcr-hold: did:plc: %s\n", err ? err : "?");
+			free(err);
+			return 1;
+		}
+		if (rc > 0) /* a directory outage must not keep the hold down: the next start tries again */
+			log_warn("did:plc: the PLC directory is unavailable; the document was not checked: %s", err ? err : "?");
+		free(err);
+		err = NULL;
+	}
 	if (pthread_create(&t, NULL, jobs, h) == 0)
 		pthread_detach(t);
 	log_info("atcr-hold %s serving %s (%s) on %s", ATCR_VERSION, h->did, h->public_url,
@@ -187,6 +223,11 @@ static int status(hold_ctx *h)
 {
 	sqlite3 *db = hold_db(h);
 	printf("did: %s\n", h->did);
+	if (h->did_plc) {
+		char *rot = did_key_encode(h->rotation_key);
+		printf("plc: %s (rotation key %s)\n", config_str(h->cfg, "hold.plc_url"), rot ? rot : "?");
+		free(rot);
+	}
 	printf("url: %s\n", h->public_url);
 	printf("key: %s (K-256)\n", h->multikey);
 	printf("owner: %s\n", h->owner);

@@ -92,6 +92,35 @@ static int store_tree(sqlite3 *db, const mst_tree *tree, cid_t **cids, char **er
 	return 0;
 }
 
+/* 1 when the head commit names h->did and h->key signed it. A hold that changed its DID (hold.did_method)
+ * or its signing key needs a new commit although no record changed: the old one would not verify
+ * against the DID document. */
+static int head_is_ours(const hold_ctx *h, sqlite3 *db, const char *head)
+{
+	buf_t block = BUF_INIT, unsigned_bytes = BUF_INIT;
+	json_object *commit = NULL, *sig;
+	unsigned char *raw = NULL;
+	size_t rawlen = 0;
+	char *e = NULL;
+	int ours = 0;
+	if (recstore_get_block(db, head, &block) != 1 || !(commit = dagcbor_decode(block.data, block.len, &e)))
+		goto out;
+	const char *did = jsonget_str(commit, "did");
+	const char *b64 = json_object_object_get_ex(commit, "sig", &sig) ? jsonget_str(sig, "$bytes") : NULL;
+	if (!did || strcmp(did, h->did) != 0 || !b64 || enc_b64_decode(b64, strlen(b64), &raw, &rawlen) != 0)
+		goto out;
+	json_object_object_del(commit, "sig");
+	if (dagcbor_encode(commit, &unsigned_bytes, &e) == 0)
+		ours = crypto_ecdsa_verify(h->key, unsigned_bytes.data, unsigned_bytes.len, raw, rawlen);
+out:
+	buf_free(&block);
+	buf_free(&unsigned_bytes);
+	json_object_put(commit);
+	free(raw);
+	free(e);
+	return ours;
+}
+
 int repo_commit(const hold_ctx *h, sqlite3 *db, char **err)
 {
 	char *head = NULL, *head_rev = NULL, *cerr = NULL, *commit_str = NULL;
@@ -106,7 +135,7 @@ int repo_commit(const hold_ctx *h, sqlite3 *db, char **err)
 		return buf_error(err, "the hold has no DID or signing key to commit with");
 	if (recstore_head(db, &head, &head_rev, &stale, err) != 0)
 		goto out;
-	if (head && !stale) {
+	if (head && !stale && head_is_ours(h, db, head)) {
 		rc = 0;
 		goto out;
 	}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sanitized.sh - the registry, UI, network-indexing, hold data, quota, gc, device-login and Apache suites again,
+# sanitized.sh - the registry, UI, network-indexing, hold data, quota, gc, device-login, Apache and did:plc suites again,
 # with every program (atcr-appview under lighttpd, atcr-hold, atcr-jetstream, docker-credential-atcr)
 # from the ASan+UBSan build (build-san/, made by scripts/test before the integration suites): a memory
 # error or undefined behaviour under real traffic kills the process and fails the suite's checks. Leak
@@ -19,7 +19,7 @@ t "build-san is up to date with the programs" '[ -x "$san/cgi/atcr-appview" ] &&
 	[ -x "$san/credential-helper/docker-credential-atcr" ]'
 export ATCR_BUILD=$san
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for s in registry ui jetstream userdata quota gc device apache; do
+for s in registry ui jetstream userdata quota gc device apache plc; do
 	out=$(mktemp)
 	bash "$top/tests/integration/$s.sh" >"$out" 2>&1
 	fold "$s" "$out"
