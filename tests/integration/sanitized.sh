@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# sanitized.sh - the registry, UI, network-indexing, hold data, quota, gc, device-login, Apache and did:plc suites again,
-# with every program (atcr-appview under lighttpd, atcr-hold, atcr-jetstream, docker-credential-atcr)
-# from the ASan+UBSan build (build-san/, made by scripts/test before the integration suites): a memory
-# error or undefined behaviour under real traffic kills the process and fails the suite's checks. Leak
-# reports are off (servers are stopped by signals). TAP output.
+# sanitized.sh - the registry, UI, network-indexing, hold data, quota, gc, device-login, Apache and
+# did:plc suites again, with every program (atcr-appview under lighttpd, atcr-hold, atcr-jetstream,
+# docker-credential-atcr) from the ASan+UBSan build (build-san/, made by scripts/test before the
+# integration suites): a memory error or undefined behaviour under real traffic kills the process and
+# fails the suite's checks. Leak reports are off (servers are stopped by signals). TAP output.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=lib/tap.sh
