@@ -199,7 +199,8 @@ if [ -x "$node" ]; then
 	for _ in $(seq 1 100); do [ -s "$tmp/feeder-tls.pid" ] && break; sleep 0.1; done
 	WURL=wss://localhost:$((FEEDER_PORT + 1))/subscribe
 	st=$(put "$AJWT" "$DID" io.atcr.tag "app:wss1" "$(tag_record wss1)")
-	SSL_CERT_FILE=$tmp/cert.pem "$JS" --config "$ATCR_CONFIG" run --url "$WURL" --max-seconds 3 2>/dev/null
+	# a longer run than the others: a TLS handshake, then the feeder's replay from the PDS firehose
+	SSL_CERT_FILE=$tmp/cert.pem "$JS" --config "$ATCR_CONFIG" run --url "$WURL" --max-seconds 8 2>/dev/null
 	rc=$?
 	t "over wss:// (exit $rc) the tag arrives too" '[ "$rc" = 0 ] && [ "$(q "$(tagrow wss1)")" = 1 ]'
 	"$JS" --config "$ATCR_CONFIG" run --url "$WURL" --max-seconds 2 2>/dev/null
